@@ -2,4 +2,13 @@
 //!
 //! # Layout
 //! - [`clinical`]: clinical reference logic (NEWS2 scoring).
-//! - [`sim`]: the simulated hospital — patients, ECG, network, cluster, events.
+//! - [`sim`]: the simulated hospital — patients, ECG, network, cluster, events with ground truth.
+//! - [`exposition`]: a fast Prometheus/OpenMetrics writer for the simulated population.
+//! - [`exporter`]: the `wardwatch-exporter` HTTP server and its backfill mode.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod clinical;
+pub mod exporter;
+pub mod exposition;
+pub mod sim;

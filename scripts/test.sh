@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The project's single test command (fresh machine included):
+#   scripts/test.sh
+# Installs test dependencies, then runs fmt, clippy, all cargo tests, and the
+# Prometheus/Alertmanager config and rule checks when those files exist.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$(pwd)"
+
+scripts/install-test-deps.sh
+
+export PATH="$ROOT/.venv-test/bin:$PATH"
+# In CI, integration tests must fail (not skip) when a tool is missing.
+if [ -n "${CI:-}" ]; then
+    export WARDWATCH_REQUIRE_TOOLS=1
+fi
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+shopt -s nullglob
+rule_tests=(prometheus/tests/*.yml)
+shopt -u nullglob
+if [ "${#rule_tests[@]}" -gt 0 ]; then
+    step "promtool test rules ${rule_tests[*]}"
+    promtool test rules "${rule_tests[@]}"
+fi
+if [ -f prometheus/prometheus.yml ]; then
+    step "promtool check config prometheus/prometheus.yml"
+    promtool check config prometheus/prometheus.yml
+fi
+if [ -f alertmanager/alertmanager.yml ]; then
+    step "amtool check-config alertmanager/alertmanager.yml"
+    amtool check-config alertmanager/alertmanager.yml
+fi
+
+# Last, so the output ends with cargo's "test result:" lines.
+step "cargo test --all-targets"
+cargo test --all-targets

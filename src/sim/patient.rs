@@ -1,0 +1,82 @@
+//! One patient in one bed: identity and labels, true physiology, and the bedside monitor.
+
+use crate::exposition::render_labels;
+use crate::sim::config::DepartmentKind;
+use crate::sim::monitor::{Monitor, Readings};
+use crate::sim::physiology::{Baseline, Physiology, StepCoefficients};
+use rand::SeedableRng;
+use rand_pcg::Pcg64Mcg;
+
+/// A patient: where they lie, how their body behaves, and what their monitor shows.
+#[derive(Debug, Clone)]
+pub struct Patient {
+    /// Label value `patient`, e.g. `p00042`.
+    pub id: String,
+    /// Label value `department`.
+    pub department: String,
+    /// Label value `ward`.
+    pub ward: String,
+    /// Label value `bed`, unique within the ward.
+    pub bed: String,
+    /// Index of the ward in [`super::Simulation::wards`].
+    pub ward_index: usize,
+    /// Kind of the department, which sets acuity and monitoring.
+    pub kind: DepartmentKind,
+    /// Pre-rendered `{department=…,ward=…,bed=…,patient=…}`.
+    pub labels: String,
+    /// The body.
+    pub physiology: Physiology,
+    /// The bedside monitor.
+    pub monitor: Monitor,
+    /// Last readings, published at the next scrape.
+    pub readings: Readings,
+    rng: Pcg64Mcg,
+}
+
+impl Patient {
+    /// Admit a patient; `seed` gives the patient their own random stream, so one patient's
+    /// trajectory does not depend on how many others share the hospital.
+    pub fn admit(
+        id: String,
+        (department, ward, bed): (&str, &str, String),
+        ward_index: usize,
+        kind: DepartmentKind,
+        seed: u64,
+    ) -> Self {
+        let mut rng = Pcg64Mcg::seed_from_u64(seed);
+        let physiology = Physiology::new(Baseline::draw(kind, &mut rng));
+        let vitals = physiology.vitals(0.0);
+        let mut monitor = Monitor::new(kind, &physiology.baseline, &vitals, &mut rng);
+        let readings = monitor.observe(&vitals, false, 0.0, &mut rng);
+        let labels = render_labels(&[("department", department), ("ward", ward), ("bed", &bed), ("patient", &id)]);
+        Self {
+            id,
+            department: department.to_string(),
+            ward: ward.to_string(),
+            bed,
+            ward_index,
+            kind,
+            labels,
+            physiology,
+            monitor,
+            readings,
+            rng,
+        }
+    }
+
+    /// Advance body and monitor by one step.
+    pub fn step(&mut self, c: &StepCoefficients) {
+        self.physiology.step(c, &mut self.rng);
+        let vitals = self.physiology.vitals(c.circadian);
+        // Fast arrhythmias here are mostly atrial fibrillation: irregular R-R intervals.
+        let irregular = self.physiology.drivers.arrhythmia > 0.5;
+        self.readings = self.monitor.observe(&vitals, irregular, c.dt, &mut self.rng);
+    }
+
+    /// A random stream derived from this patient's, for on-demand work such as the waveform.
+    pub fn derived_rng(&self, salt: u64) -> Pcg64Mcg {
+        let mut r = self.rng.clone();
+        let extra = rand::Rng::random::<u64>(&mut r);
+        Pcg64Mcg::seed_from_u64(extra ^ salt)
+    }
+}
