@@ -1,23 +1,20 @@
 //! Request handlers; [`scrape`] is the plain function behind the telemetry path.
 
 use super::{waveform, Exporter};
-use crate::exposition::{negotiate, registry, Format, Writer};
+use crate::exposition::{gzip, negotiate, registry, Format, Writer};
 use crate::sim::metrics::write_simulation;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use flate2::write::GzEncoder;
-use flate2::Compression;
-use std::io::Write;
-use std::sync::atomic::Ordering;
+use bytes::Bytes;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// A finished scrape: body, its content type, and whether it is gzipped.
 #[derive(Debug)]
 pub struct Scrape {
-    /// Body bytes (gzipped when `gzip`).
-    pub body: Vec<u8>,
+    /// Body bytes (gzipped when `gzip`); the buffer returns to the exporter's pool when dropped.
+    pub body: Bytes,
     /// Format of the (uncompressed) body.
     pub format: Format,
     /// True when the body is gzip-compressed.
@@ -32,8 +29,7 @@ pub fn unix_now() -> f64 {
 /// Advance the simulation to `now` and write every metric in `format`, gzipped if asked.
 pub fn scrape(exporter: &Exporter, now: f64, format: Format, gzip: bool) -> Scrape {
     let started = Instant::now();
-    let hint = exporter.last_body_bytes.load(Ordering::Relaxed);
-    let mut body = Vec::with_capacity(hint + hint / 16 + 4096);
+    let mut body = exporter.buffers.take();
     let mut truth = Vec::new();
     {
         let mut sim = exporter.sim.lock().unwrap_or_else(|e| e.into_inner());
@@ -52,15 +48,13 @@ pub fn scrape(exporter: &Exporter, now: f64, format: Format, gzip: bool) -> Scra
     if format == Format::OpenMetrics {
         body.extend_from_slice(b"# EOF\n");
     }
-    exporter.last_body_bytes.store(body.len(), Ordering::Relaxed);
     if !gzip {
-        return Scrape { body, format, gzip };
+        return Scrape { body: exporter.buffers.into_bytes(body), format, gzip };
     }
-    // Level 1: a fifth of the bytes at a third of level 6's cost (REFERENCE.md §2).
-    let mut enc = GzEncoder::new(Vec::with_capacity(body.len() / 6), Compression::fast());
-    enc.write_all(&body).expect("writing to memory cannot fail");
-    let body = enc.finish().expect("writing to memory cannot fail");
-    Scrape { body, format, gzip }
+    let mut compressed = exporter.buffers.take();
+    gzip::compress_into(&body, &mut compressed);
+    exporter.buffers.give_back(body);
+    Scrape { body: exporter.buffers.into_bytes(compressed), format, gzip }
 }
 
 /// `GET <telemetry path>`: negotiate format and encoding, scrape off the async threads.

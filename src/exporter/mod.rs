@@ -6,6 +6,7 @@
 //! the events started so far) and `/-/healthy`. Unknown paths get 404, wrong methods 405.
 
 pub mod backfill;
+pub mod buffers;
 pub mod handlers;
 pub mod telemetry;
 pub mod waveform;
@@ -100,8 +101,8 @@ pub struct Exporter {
     pub telemetry: telemetry::Telemetry,
     /// Server options.
     pub options: Options,
-    /// Size of the last body, to size the next buffer.
-    pub last_body_bytes: std::sync::atomic::AtomicUsize,
+    /// Response buffers, reused between scrapes.
+    pub buffers: buffers::BufferPool,
 }
 
 impl Exporter {
@@ -126,7 +127,7 @@ impl Exporter {
             truth: Mutex::new(GroundTruthSink { recent: VecDeque::new(), file }),
             telemetry: telemetry::Telemetry::new(),
             options,
-            last_body_bytes: std::sync::atomic::AtomicUsize::new(0),
+            buffers: buffers::BufferPool::default(),
         }))
     }
 }

@@ -7,6 +7,7 @@
 //! produced; the binaries' own instrumentation comes from the `prometheus` crate through
 //! [`registry`].
 
+pub mod gzip;
 pub mod negotiate;
 pub mod registry;
 
@@ -165,21 +166,33 @@ pub fn write_value(buf: &mut Vec<u8>, v: f64, decimals: u8) {
         buf.extend_from_slice(ryu::Buffer::new().format(v).as_bytes());
         return;
     }
-    let scaled = scaled as i64;
-    let mut itoa_buf = itoa::Buffer::new();
-    if d == 0 {
-        buf.extend_from_slice(itoa_buf.format(scaled).as_bytes());
-        return;
+    let negative = scaled < 0.0 && scaled as i64 != 0;
+    let mut u = (scaled as i64).unsigned_abs();
+    // Digits right to left into a stack buffer: one pass, no float formatting.
+    let mut tmp = [0u8; 32];
+    let mut i = tmp.len();
+    for _ in 0..d {
+        i -= 1;
+        tmp[i] = b'0' + (u % 10) as u8;
+        u /= 10;
     }
-    if scaled < 0 {
-        buf.push(b'-');
+    if d > 0 {
+        i -= 1;
+        tmp[i] = b'.';
     }
-    let magnitude = scaled.unsigned_abs();
-    let unit = 10u64.pow(d as u32);
-    buf.extend_from_slice(itoa_buf.format(magnitude / unit).as_bytes());
-    buf.push(b'.');
-    let frac = itoa_buf.format(magnitude % unit + unit); // leading 1 keeps the zero padding
-    buf.extend_from_slice(&frac.as_bytes()[1..]);
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    if negative {
+        i -= 1;
+        tmp[i] = b'-';
+    }
+    buf.extend_from_slice(&tmp[i..]);
 }
 
 /// Render a label set `{k="v",...}`, escaping values per the text format.
@@ -223,6 +236,8 @@ mod tests {
         assert_eq!(fmt(0.05, 3), "0.050");
         assert_eq!(fmt(-0.00012, 5), "-0.00012");
         assert_eq!(fmt(-0.4, 1), "-0.4");
+        assert_eq!(fmt(-0.00001, 3), "0.000");
+        assert_eq!(fmt(0.0, 0), "0");
         assert_eq!(fmt(7.2e9, 0), "7200000000");
         assert_eq!(fmt(f64::NAN, 2), "NaN");
         assert_eq!(fmt(f64::INFINITY, 2), "+Inf");

@@ -17,7 +17,7 @@ use rand_pcg::Pcg64Mcg;
 
 /// Longest simulation step, seconds. Every state update is exact for any step (Ornstein–Uhlenbeck),
 /// so the step only bounds how finely event onsets and nurse actions are timed.
-pub const MAX_STEP_SECONDS: f64 = 10.0;
+pub const MAX_STEP_SECONDS: f64 = 15.0;
 /// Most steps taken to catch up with a long gap between scrapes; beyond that steps get longer.
 pub const MAX_STEPS_PER_ADVANCE: u64 = 360;
 

@@ -17,6 +17,8 @@ use rand_distr::{Distribution, StandardNormal};
 pub const RR_HISTORY: usize = 32;
 /// Beats a monitor averages for its displayed heart rate.
 const HR_AVERAGE_BEATS: usize = 8;
+/// Beats drawn one by one at the end of a step (about 10 s of signal for the waveform).
+const KEEP_BEATS: usize = 10;
 /// Ambient temperature a dislodged temperature probe drifts to, °C.
 const AMBIENT_CELSIUS: f64 = 33.0;
 
@@ -181,6 +183,15 @@ impl Monitor {
     /// Stream heartbeats over `dt` seconds at the body's heart rate; irregular in atrial fibrillation.
     fn beat<R: Rng + ?Sized>(&mut self, v: &Vitals, irregular: bool, dt: f64, rng: &mut R) {
         self.next_beat_in -= dt;
+        // Only the last KEEP_BEATS beats are displayed or kept for the waveform: skip the RR
+        // process over older ones instead of drawing each (a 15 s step holds ~20 beats).
+        let mean_rr = 60.0 / v.heart_rate.max(1.0);
+        let backlog = -self.next_beat_in - KEEP_BEATS as f64 * mean_rr;
+        if backlog > 0.0 {
+            let skipped = (backlog / mean_rr).ceil() * mean_rr;
+            self.rr.skip(skipped, rng);
+            self.next_beat_in += skipped;
+        }
         while self.next_beat_in <= 0.0 {
             let mut rr = self.rr.next_rr(v.heart_rate, rng);
             if irregular {
