@@ -1,6 +1,7 @@
 //! wardwatch: monitoring for hospital infrastructure.
 //!
 //! # Layout
+//! - [`alert`]: Alertmanager webhook payloads and the notifications made of them.
 //! - [`clinical`]: clinical reference logic (NEWS2 scoring).
 //! - [`sim`]: the simulated hospital — patients, ECG, network, cluster, events with ground truth.
 //! - [`exposition`]: a fast Prometheus/OpenMetrics writer for the simulated population.
@@ -8,6 +9,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod alert;
 pub mod clinical;
 pub mod exporter;
 pub mod exposition;

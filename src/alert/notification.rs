@@ -1,0 +1,142 @@
+//! A notification: what the sidecar owes its channels for one alert group in one status.
+//!
+//! The idempotency key is derived from the group and its content, so the same group delivered
+//! twice (an Alertmanager HA pair, a retry after a lost response) maps to one notification,
+//! while firing and resolved — and a group whose alerts changed — are distinct notifications.
+
+use crate::alert::payload::{Alert, LabelSet, Status, WebhookPayload};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::hash::Hasher;
+
+/// How the alert was scored; until rescoring exists every alert goes out unscored, and says so.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Scoring {
+    /// Not scored, with the reason (e.g. no model yet, Prometheus unreachable).
+    Unscored {
+        /// Why no score is attached.
+        reason: String,
+    },
+}
+
+/// One notification to deliver.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Idempotency key: 16 hex digits.
+    pub id: String,
+    /// Alertmanager's group key.
+    pub group_key: String,
+    /// Firing or resolved.
+    pub status: Status,
+    /// Receiver name in Alertmanager.
+    pub receiver: String,
+    /// Labels the group is grouped by.
+    pub group_labels: LabelSet,
+    /// Labels common to every alert.
+    pub common_labels: LabelSet,
+    /// The alerts.
+    pub alerts: Vec<Alert>,
+    /// Alerts Alertmanager left out.
+    pub truncated_alerts: u64,
+    /// Alertmanager's external URL.
+    pub external_url: String,
+    /// When the sidecar acknowledged it.
+    pub received_at: DateTime<Utc>,
+    /// The score, or why there is none.
+    pub scoring: Scoring,
+}
+
+/// FNV-1a, 64 bits: stable across builds and platforms, unlike std's default hasher.
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01B3);
+        }
+    }
+}
+
+/// The idempotency key of a payload: group, status, and each alert's fingerprint, status and start.
+pub fn idempotency_key(p: &WebhookPayload) -> String {
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    let mut field = |s: &str| {
+        h.write(s.as_bytes());
+        h.write(&[0xff]); // separator: ("ab","c") and ("a","bc") differ
+    };
+    field(&p.group_key);
+    field(p.status.as_str());
+    let mut alerts: Vec<String> = p
+        .alerts
+        .iter()
+        .map(|a| format!("{}|{}|{}", a.fingerprint, a.status.as_str(), a.starts_at.timestamp_millis()))
+        .collect();
+    alerts.sort();
+    for a in &alerts {
+        field(a);
+    }
+    format!("{:016x}", h.finish())
+}
+
+impl Notification {
+    /// The notification owed for a payload received at `received_at`.
+    pub fn from_payload(p: WebhookPayload, received_at: DateTime<Utc>) -> Self {
+        Self {
+            id: idempotency_key(&p),
+            group_key: p.group_key,
+            status: p.status,
+            receiver: p.receiver,
+            group_labels: p.group_labels,
+            common_labels: p.common_labels,
+            alerts: p.alerts,
+            truncated_alerts: p.truncated_alerts,
+            external_url: p.external_url,
+            received_at,
+            scoring: Scoring::Unscored { reason: "rescoring is not enabled".into() },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload() -> WebhookPayload {
+        WebhookPayload::parse(crate::alert::payload::tests::SAMPLE.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn the_same_group_twice_has_one_key() {
+        assert_eq!(idempotency_key(&payload()), idempotency_key(&payload()));
+        let mut reordered = payload();
+        let mut second = reordered.alerts[0].clone();
+        second.fingerprint = "ffffffffffffffff".into();
+        reordered.alerts.push(second.clone());
+        let mut other_order = payload();
+        other_order.alerts.insert(0, second);
+        assert_eq!(idempotency_key(&reordered), idempotency_key(&other_order));
+    }
+
+    #[test]
+    fn firing_and_resolved_are_distinct() {
+        let firing = payload();
+        let mut resolved = payload();
+        resolved.status = Status::Resolved;
+        resolved.alerts[0].status = Status::Resolved;
+        assert_ne!(idempotency_key(&firing), idempotency_key(&resolved));
+    }
+
+    #[test]
+    fn key_is_stable_across_builds() {
+        // A change here would re-send every pending notification after an upgrade.
+        assert_eq!(idempotency_key(&payload()).len(), 16);
+        assert_eq!(Fnv(0xcbf2_9ce4_8422_2325).finish(), 0xcbf2_9ce4_8422_2325);
+        let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+        h.write(b"a");
+        assert_eq!(h.finish(), 0xaf63_dc4c_8601_ec8c, "FNV-1a test vector for \"a\"");
+    }
+}
