@@ -13,4 +13,6 @@ pub mod alert;
 pub mod clinical;
 pub mod exporter;
 pub mod exposition;
+pub mod notify;
+pub mod sidecar;
 pub mod sim;

@@ -309,7 +309,8 @@ impl Monitor {
             self.lab_due_in[i] -= dt;
             if self.lab_due_in[i] <= 0.0 {
                 self.lab_due_in[i] += self.lab_interval[i].max(dt);
-                self.labs[i] = truth[i] * (1.0 + assay_cv[i] * gauss(rng));
+                // Reported to one decimal, as the lab does (WBC in 10⁹/L).
+                self.labs[i] = (truth[i] * (1.0 + assay_cv[i] * gauss(rng)) * 10.0).round() / 10.0;
             }
         }
     }

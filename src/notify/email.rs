@@ -1,0 +1,912 @@
+//! Email channel: one [`Notification`] becomes one multipart email, sent over SMTP (Gmail by default).
+//!
+//! - [`build_message`] renders the notification: a subject naming status, severity, alert, ward and
+//!   patient; a `multipart/alternative` body (text/plain and HTML-escaped text/html) with labels,
+//!   annotations, links (Prometheus graph, Alertmanager silence, Grafana dashboard) and the
+//!   scoring line; and threading headers (see [Threading](#threading)).
+//! - [`EmailSender::send`] makes exactly one delivery attempt and classifies the outcome as a
+//!   [`Delivery`]: the dispatcher owns retries and the durable queue.
+//! - A chart of the recent history of the alerting vital sign (an inline PNG part) is planned in a
+//!   later issue; nothing renders it yet.
+//!
+//! # Threading
+//!
+//! Every notification of an alert group belongs to one thread, rooted at a *virtual* message
+//! `<{group-hash}.firing@wardwatch>` ([`thread_root_id`]) that is never sent itself:
+//!
+//! - each email has its own `Message-ID: <{group-hash}.{status}.{notification id}@wardwatch>`
+//!   ([`message_id`]), so a repeated firing never reuses an id (Gmail drops a second message with
+//!   an id it has seen), while a re-send of the *same* notification (after a lost SMTP reply)
+//!   reuses it and is de-duplicated by the mailbox;
+//! - each email — first firing, repeat firing and resolved alike — carries
+//!   `In-Reply-To:` and `References:` naming the root.
+//!
+//! Threading clients (Thunderbird, Apple Mail, mutt, Outlook's conversation view) thus group
+//! firing and resolved under the root whether or not the first firing was ever delivered, with no
+//! state kept in the sender. Gmail additionally requires similar subjects to join a thread, so
+//! there `[FIRING …]` and `[RESOLVED] …` of one group may show as two conversations.
+//!
+//! The group hash is FNV-1a 64 of Alertmanager's `groupKey` ([`group_hash`]): stable across
+//! builds, restarts and replicas.
+
+use crate::alert::notification::{Notification, Scoring};
+use crate::alert::payload::{Alert, LabelSet, Status};
+use chrono::SecondsFormat;
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::PoolConfig;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::fmt::{self, Write as _};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the connection to the SMTP server is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Plain connection upgraded with STARTTLS, which is required (port 587; Gmail).
+    StartTls,
+    /// TLS from the first byte (port 465, "SMTPS").
+    Implicit,
+    /// No TLS at all: local testing only; refused with a password unless the host is loopback.
+    None,
+}
+
+/// SMTP settings of the email channel.
+#[derive(Clone)]
+pub struct EmailConfig {
+    /// SMTP server, e.g. `smtp.gmail.com`; also the name its certificate must carry.
+    pub host: String,
+    /// SMTP port: 587 with [`TlsMode::StartTls`], 465 with [`TlsMode::Implicit`].
+    pub port: u16,
+    /// How the connection is secured.
+    pub tls: TlsMode,
+    /// Login for AUTH PLAIN/LOGIN; empty to send without authenticating.
+    pub username: String,
+    /// Password (for Gmail an app password). Never logged; `Debug` redacts it.
+    pub password: String,
+    /// Sender, `alerts@example.org` or `Wardwatch <alerts@example.org>`.
+    pub from: String,
+    /// Recipients; at least one.
+    pub to: Vec<String>,
+    /// Bound on one whole delivery attempt (connect, TLS, AUTH, DATA); lettre's async transport
+    /// bounds only the connect by itself, so a server that stops answering would hang a send.
+    pub timeout: Duration,
+    /// Extra root CA (PEM) to trust, for a private or test SMTP server.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl EmailConfig {
+    /// Gmail over STARTTLS on port 587 with an app password, and a 30 s timeout.
+    pub fn gmail(username: &str, app_password: &str, to: Vec<String>) -> Self {
+        Self {
+            host: "smtp.gmail.com".into(),
+            port: 587,
+            tls: TlsMode::StartTls,
+            username: username.into(),
+            password: app_password.into(),
+            from: username.into(),
+            to,
+            timeout: Duration::from_secs(30),
+            ca_file: None,
+        }
+    }
+}
+
+impl fmt::Debug for EmailConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let password = if self.password.is_empty() { "<empty>" } else { "<redacted>" };
+        f.debug_struct("EmailConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("password", &password)
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .field("timeout", &self.timeout)
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
+}
+
+/// Base URLs for the links in an email; `None` (or empty) leaves that link out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EmailLinks {
+    /// Prometheus as readers reach it: replaces the origin of each alert's `generatorURL`
+    /// (often an in-cluster name); with no `generatorURL`, links to a graph of `ALERTS{..}`.
+    pub prometheus_url: Option<String>,
+    /// Alertmanager as readers reach it, for silence links; defaults to the payload's `externalURL`.
+    pub alertmanager_url: Option<String>,
+    /// Grafana, for the `wardwatch-patient` / `wardwatch-ward` dashboards.
+    pub grafana_url: Option<String>,
+}
+
+/// Why an email could not be built or the sender configured.
+#[derive(Debug, thiserror::Error)]
+pub enum EmailError {
+    /// An address in the configuration does not parse.
+    #[error("invalid {field} address {value:?}: {source}")]
+    Address {
+        /// `from` or `to`.
+        field: &'static str,
+        /// The offending value.
+        value: String,
+        /// The parser's complaint.
+        source: lettre::address::AddressError,
+    },
+    /// `to` is empty.
+    #[error("no recipients configured (`to` is empty)")]
+    NoRecipients,
+    /// `host` is empty.
+    #[error("SMTP host is empty")]
+    NoHost,
+    /// A password would cross the network in plain text.
+    #[error("TLS mode `none` with a password is only allowed for a loopback host, not {0:?}")]
+    PlaintextRemote(String),
+    /// The CA file cannot be read.
+    #[error("cannot read CA file {path}: {source}")]
+    CaFile {
+        /// The configured path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The CA file holds no usable PEM certificate.
+    #[error("CA file {path} holds no PEM certificate{detail}")]
+    CaPem {
+        /// The configured path.
+        path: PathBuf,
+        /// The parser's complaint, if any (starts with ": ").
+        detail: String,
+    },
+    /// The TLS client could not be configured.
+    #[error("invalid TLS configuration: {0}")]
+    Tls(#[source] lettre::transport::smtp::Error),
+    /// lettre refused to assemble the message.
+    #[error("cannot build the email: {0}")]
+    Build(#[from] lettre::error::Error),
+}
+
+/// Outcome of one delivery attempt, for the dispatcher to map onto its retry policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// The server accepted the message (250 after DATA).
+    Sent,
+    /// Worth retrying later: 4xx replies, connection, timeout, TLS and I/O failures.
+    Transient(String),
+    /// Retrying cannot help: 5xx replies (535 bad credentials, 550 mailbox unavailable, ...),
+    /// or a message or address the client refuses to send.
+    Permanent(String),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Threading ids
+
+/// FNV-1a 64 over `bytes`, as 16 hex digits.
+fn fnv1a_hex(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01B3);
+    }
+    format!("{h:016x}")
+}
+
+/// Stable hash of the notification's alert group: FNV-1a 64 (16 hex digits) of `group_key`, or,
+/// for senders that omit the key, of the receiver and group labels.
+pub fn group_hash(n: &Notification) -> String {
+    if !n.group_key.is_empty() {
+        return fnv1a_hex(n.group_key.as_bytes());
+    }
+    let mut key = format!("receiver={}", n.receiver);
+    for (k, v) in &n.group_labels {
+        let _ = write!(key, "\u{ff}{k}={v}");
+    }
+    fnv1a_hex(key.as_bytes())
+}
+
+/// The virtual thread root every email of the group refers to: `<{group-hash}.firing@wardwatch>`.
+pub fn thread_root_id(n: &Notification) -> String {
+    format!("<{}.firing@wardwatch>", group_hash(n))
+}
+
+/// This notification's own id: `<{group-hash}.{status}.{notification id}@wardwatch>`.
+pub fn message_id(n: &Notification) -> String {
+    format!("<{}.{}.{}@wardwatch>", group_hash(n), n.status.as_str(), n.id)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering helpers
+
+/// The alert the subject is about: the first whose status is the group's, else the first.
+fn primary(n: &Notification) -> Option<&Alert> {
+    n.alerts.iter().find(|a| a.status == n.status).or(n.alerts.first())
+}
+
+/// A label of the alert, falling back to the labels common to the group.
+fn label<'a>(a: Option<&'a Alert>, n: &'a Notification, key: &str) -> Option<&'a str> {
+    a.and_then(|a| a.labels.get(key)).or_else(|| n.common_labels.get(key)).map(String::as_str).filter(|v| !v.is_empty())
+}
+
+/// `[FIRING critical] SpO2Low — ward icu-1, patient p00003 (+2 more)`; `[RESOLVED] ...`.
+pub fn subject(n: &Notification) -> String {
+    let a = primary(n);
+    let mut s = match (n.status, label(a, n, "severity")) {
+        (Status::Firing, Some(sev)) => format!("[FIRING {sev}] "),
+        (Status::Firing, None) => "[FIRING] ".to_string(),
+        (Status::Resolved, _) => "[RESOLVED] ".to_string(),
+    };
+    s.push_str(label(a, n, "alertname").unwrap_or("alert"));
+    let place: Vec<String> =
+        ["ward", "patient"].iter().filter_map(|k| label(a, n, k).map(|v| format!("{k} {v}"))).collect();
+    if !place.is_empty() {
+        let _ = write!(s, " — {}", place.join(", "));
+    }
+    let more = (n.alerts.len() as u64).saturating_sub(1) + n.truncated_alerts;
+    if more > 0 {
+        let _ = write!(s, " (+{more} more)");
+    }
+    s
+}
+
+/// The scoring line: `unscored: <reason>`.
+fn scoring_line(s: &Scoring) -> String {
+    match s {
+        Scoring::Unscored { reason } => format!("unscored: {reason}"),
+    }
+}
+
+/// Escape text for HTML element content and quoted attribute values.
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Percent-encode everything but RFC 3986 unreserved characters.
+fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// A configured base URL without trailing slashes, if set.
+fn base_url(u: Option<&str>) -> Option<&str> {
+    u.map(|u| u.trim_end_matches('/')).filter(|u| !u.is_empty())
+}
+
+/// `scheme://authority` of a URL.
+fn origin(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("://")?;
+    let end = url.len() - rest.len() + rest.find('/').unwrap_or(rest.len());
+    Some(&url[..end])
+}
+
+/// A label matcher set in Alertmanager's syntax: `{alertname="X",ward="icu-1"}`.
+fn matchers(labels: &LabelSet) -> String {
+    let parts: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| {
+            let v = v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+            format!("{k}=\"{v}\"")
+        })
+        .collect();
+    format!("{{{}}}", parts.join(","))
+}
+
+/// Link to the alert's graph: its `generatorURL`, re-based on `prometheus_url` if set.
+fn prometheus_link(a: &Alert, links: &EmailLinks) -> Option<String> {
+    let base = base_url(links.prometheus_url.as_deref());
+    match (a.generator_url.as_str(), base) {
+        ("", None) => None,
+        ("", Some(base)) => {
+            let mut sel = LabelSet::new();
+            sel.extend(a.labels.get("alertname").map(|v| ("alertname".to_string(), v.clone())));
+            Some(format!("{base}/graph?g0.expr={}&g0.tab=0", url_encode(&format!("ALERTS{}", matchers(&sel)))))
+        }
+        (g, None) => Some(g.to_string()),
+        (g, Some(base)) => match (origin(g), origin(base)) {
+            (Some(from), Some(to)) => Some(format!("{to}{}", &g[from.len()..])),
+            _ => Some(g.to_string()),
+        },
+    }
+}
+
+/// Link to the patient's dashboard, else the ward's, over the alert's time span.
+fn grafana_link(a: &Alert, n: &Notification, links: &EmailLinks) -> Option<(&'static str, String)> {
+    let base = base_url(links.grafana_url.as_deref())?;
+    let from = (a.starts_at - chrono::Duration::hours(1)).timestamp_millis();
+    let to = match a.ends_at {
+        Some(end) if a.status == Status::Resolved => {
+            (end + chrono::Duration::minutes(15)).timestamp_millis().to_string()
+        }
+        _ => "now".to_string(),
+    };
+    let range = format!("&from={from}&to={to}");
+    if let Some(p) = label(Some(a), n, "patient") {
+        let url = format!("{base}/d/wardwatch-patient?var-patient={}{range}", url_encode(p));
+        return Some(("Grafana patient dashboard", url));
+    }
+    let w = label(Some(a), n, "ward")?;
+    Some(("Grafana ward dashboard", format!("{base}/d/wardwatch-ward?var-ward={}{range}", url_encode(w))))
+}
+
+/// The links shown under an alert, as (title, URL).
+fn alert_links(a: &Alert, n: &Notification, links: &EmailLinks) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if let Some(u) = prometheus_link(a, links) {
+        out.push(("Prometheus graph", u));
+    }
+    let am = base_url(links.alertmanager_url.as_deref()).or_else(|| base_url(Some(&n.external_url)));
+    if let Some(am) = am {
+        let url = format!("{am}/#/silences/new?filter={}", url_encode(&matchers(&a.labels)));
+        out.push(("Silence in Alertmanager", url));
+    }
+    out.extend(grafana_link(a, n, links));
+    out
+}
+
+/// RFC 3339 to the second, in UTC.
+fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// "firing since ..." or "resolved at ... (since ...)".
+fn alert_when(a: &Alert) -> String {
+    match (a.status, a.ends_at) {
+        (Status::Resolved, Some(end)) if end > a.starts_at => {
+            format!("resolved at {} (firing since {})", ts(end), ts(a.starts_at))
+        }
+        (status, _) => format!("{} since {}", status.as_str(), ts(a.starts_at)),
+    }
+}
+
+/// Annotations with summary and description first.
+fn ordered_annotations(a: &Alert) -> Vec<(&str, &str)> {
+    let rank = |k: &str| match k {
+        "summary" => 0,
+        "description" => 1,
+        _ => 2,
+    };
+    let mut v: Vec<(&str, &str)> = a.annotations.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    v.sort_by_key(|(k, _)| rank(k));
+    v
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bodies
+
+/// One alert as plain text.
+fn text_alert(out: &mut String, i: usize, a: &Alert, n: &Notification, links: &EmailLinks) {
+    let name = a.labels.get("alertname").map_or("alert", String::as_str);
+    let _ = writeln!(out, "\n[{}/{}] {name}: {}", i + 1, n.alerts.len(), alert_when(a));
+    for (k, v) in ordered_annotations(a) {
+        let _ = writeln!(out, "  {k}: {v}");
+    }
+    let _ = writeln!(out, "  Labels:");
+    for (k, v) in &a.labels {
+        let _ = writeln!(out, "    {k} = {v}");
+    }
+    let l = alert_links(a, n, links);
+    if !l.is_empty() {
+        let _ = writeln!(out, "  Links:");
+        for (title, url) in l {
+            let _ = writeln!(out, "    {title}: {url}");
+        }
+    }
+}
+
+/// The text/plain part.
+fn text_body(n: &Notification, links: &EmailLinks) -> String {
+    let mut out = format!("{}\n\nScoring: {}\n", subject(n), scoring_line(&n.scoring));
+    let _ =
+        writeln!(out, "Group: {} (receiver {}, received {})", matchers(&n.group_labels), n.receiver, ts(n.received_at));
+    for (i, a) in n.alerts.iter().enumerate() {
+        text_alert(&mut out, i, a, n, links);
+    }
+    if n.truncated_alerts > 0 {
+        let _ = writeln!(out, "\n{} more alert(s) left out by Alertmanager (max_alerts).", n.truncated_alerts);
+    }
+    let _ = write!(out, "\n-- \nwardwatch notification {}\n", n.id);
+    out
+}
+
+/// A two-column HTML table of escaped key/value pairs.
+fn html_table<'a>(out: &mut String, title: &str, rows: impl Iterator<Item = (&'a str, &'a str)>) {
+    let _ = write!(out, "<h4 style=\"margin:8px 0 4px\">{title}</h4><table style=\"border-collapse:collapse\">");
+    for (k, v) in rows {
+        let _ = write!(
+            out,
+            "<tr><td style=\"padding:1px 8px 1px 0;color:#555\">{}</td><td><code>{}</code></td></tr>",
+            html_escape(k),
+            html_escape(v)
+        );
+    }
+    out.push_str("</table>");
+}
+
+/// A link if the URL is http(s), else the escaped URL as text.
+fn html_link(title: &str, url: &str) -> String {
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        format!("<a href=\"{}\">{}</a>", html_escape(url), html_escape(title))
+    } else {
+        format!("{}: {}", html_escape(title), html_escape(url))
+    }
+}
+
+/// One alert as HTML.
+fn html_alert(out: &mut String, i: usize, a: &Alert, n: &Notification, links: &EmailLinks) {
+    let name = a.labels.get("alertname").map_or("alert", String::as_str);
+    let color = if a.status == Status::Firing { "#b00020" } else { "#1b7f3b" };
+    let _ = write!(
+        out,
+        "<div style=\"border-left:4px solid {color};padding:4px 12px;margin:12px 0\">\
+         <h3 style=\"margin:4px 0\">[{}/{}] {}</h3><p style=\"margin:2px 0\">{}</p>",
+        i + 1,
+        n.alerts.len(),
+        html_escape(name),
+        html_escape(&alert_when(a))
+    );
+    html_table(out, "Annotations", ordered_annotations(a).into_iter());
+    html_table(out, "Labels", a.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let l: Vec<String> = alert_links(a, n, links).iter().map(|(t, u)| html_link(t, u)).collect();
+    if !l.is_empty() {
+        let _ = write!(out, "<p>{}</p>", l.join(" · "));
+    }
+    out.push_str("</div>");
+}
+
+/// The text/html part; every label and annotation value is escaped.
+fn html_body(n: &Notification, links: &EmailLinks) -> String {
+    let mut out = String::from("<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head>");
+    let _ = write!(
+        out,
+        "<body style=\"font-family:sans-serif\"><h2>{}</h2><p><b>Scoring:</b> {}</p>\
+         <p style=\"color:#555\">Group <code>{}</code>, receiver {}, received {}</p>",
+        html_escape(&subject(n)),
+        html_escape(&scoring_line(&n.scoring)),
+        html_escape(&matchers(&n.group_labels)),
+        html_escape(&n.receiver),
+        ts(n.received_at)
+    );
+    for (i, a) in n.alerts.iter().enumerate() {
+        html_alert(&mut out, i, a, n, links);
+    }
+    if n.truncated_alerts > 0 {
+        let _ = write!(out, "<p>{} more alert(s) left out by Alertmanager (max_alerts).</p>", n.truncated_alerts);
+    }
+    let _ = write!(out, "<hr><p style=\"color:#888\">wardwatch notification {}</p></body></html>", html_escape(&n.id));
+    out
+}
+
+/// Parse one configured address.
+fn mailbox(field: &'static str, value: &str) -> Result<Mailbox, EmailError> {
+    value.parse().map_err(|source| EmailError::Address { field, value: value.to_string(), source })
+}
+
+/// Build the email for a notification; see the [module docs](self) for headers and threading.
+pub fn build_message(n: &Notification, cfg: &EmailConfig, links: &EmailLinks) -> Result<Message, EmailError> {
+    if cfg.to.is_empty() {
+        return Err(EmailError::NoRecipients);
+    }
+    let mut b = Message::builder().from(mailbox("from", &cfg.from)?);
+    for to in &cfg.to {
+        b = b.to(mailbox("to", to)?);
+    }
+    let root = thread_root_id(n);
+    let raw = |name: &'static str, value: &str| HeaderValue::new(HeaderName::new_from_ascii_str(name), value.into());
+    let msg = b
+        .subject(subject(n))
+        .message_id(Some(message_id(n)))
+        .in_reply_to(root.clone())
+        .references(root)
+        .raw_header(raw("Auto-Submitted", "auto-generated"))
+        .raw_header(raw("X-Wardwatch-Notification", &n.id))
+        .raw_header(raw("X-Wardwatch-Status", n.status.as_str()))
+        .multipart(MultiPart::alternative_plain_html(text_body(n, links), html_body(n, links)))?;
+    Ok(msg)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Delivery
+
+/// The error and its sources, without repeating what the display already says.
+fn describe(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            let _ = write!(text, ": {more}");
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// Classify a reply code: 4xx transient, 5xx permanent, anything else transient.
+fn classify_code(code: u16, reason: String) -> Delivery {
+    match code {
+        500..=599 => Delivery::Permanent(reason),
+        _ => Delivery::Transient(reason),
+    }
+}
+
+/// Classify a failed attempt.
+///
+/// - 4xx replies (421 service unavailable, 450/451/452, 454 "too many login attempts"): transient.
+/// - 5xx replies (530/534/535 authentication, 550 mailbox unavailable, 553, 554): permanent.
+///   Gmail's daily quota (550 5.4.5) is reported permanent too; the reason carries the reply text.
+/// - Client-side refusals (e.g. a non-ASCII address the server cannot take): permanent.
+/// - Connection, timeout, I/O, unparsable replies, TLS handshake and certificate failures, and a
+///   shut-down transport: transient, so a durable queue keeps the alert while the cause is fixed.
+pub fn classify(err: &lettre::transport::smtp::Error) -> Delivery {
+    let reason = describe(err);
+    if let Some(code) = err.status() {
+        return classify_code(u16::from(code), reason);
+    }
+    if err.is_client() {
+        Delivery::Permanent(reason)
+    } else {
+        Delivery::Transient(reason)
+    }
+}
+
+/// True for `localhost` and loopback IP addresses.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host.trim_matches(|c| c == '[' || c == ']').parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// TLS parameters for the host, trusting `ca_file` in addition to the built-in roots.
+fn tls_parameters(cfg: &EmailConfig) -> Result<TlsParameters, EmailError> {
+    let mut builder = TlsParameters::builder(cfg.host.clone());
+    if let Some(path) = &cfg.ca_file {
+        let pem = std::fs::read(path).map_err(|source| EmailError::CaFile { path: path.clone(), source })?;
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            return Err(EmailError::CaPem { path: path.clone(), detail: String::new() });
+        }
+        let cert = Certificate::from_pem(&pem)
+            .map_err(|e| EmailError::CaPem { path: path.clone(), detail: format!(": {e}") })?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder.build().map_err(EmailError::Tls)
+}
+
+/// Sends emails over SMTP, one fresh connection per message.
+///
+/// Connections are not reused: an attempt cut short by the timeout would otherwise hand a
+/// half-finished SMTP dialogue back to lettre's pool (notifications are rare; a connection each
+/// costs a TLS handshake and an AUTH).
+pub struct EmailSender {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    host: String,
+    port: u16,
+    tls: TlsMode,
+    timeout: Duration,
+}
+
+impl fmt::Debug for EmailSender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmailSender")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+impl EmailSender {
+    /// Validate the configuration and set up the transport; connects lazily, on each send.
+    ///
+    /// Must be called within a Tokio runtime (lettre spawns a housekeeping task).
+    pub fn new(cfg: EmailConfig) -> Result<Self, EmailError> {
+        if cfg.host.is_empty() {
+            return Err(EmailError::NoHost);
+        }
+        if cfg.to.is_empty() {
+            return Err(EmailError::NoRecipients);
+        }
+        mailbox("from", &cfg.from)?;
+        for to in &cfg.to {
+            mailbox("to", to)?;
+        }
+        if cfg.tls == TlsMode::None && !cfg.password.is_empty() && !is_loopback(&cfg.host) {
+            return Err(EmailError::PlaintextRemote(cfg.host));
+        }
+        let tls = match cfg.tls {
+            TlsMode::StartTls => Tls::Required(tls_parameters(&cfg)?),
+            TlsMode::Implicit => Tls::Wrapper(tls_parameters(&cfg)?),
+            TlsMode::None => Tls::None,
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(cfg.host.clone())
+            .port(cfg.port)
+            .tls(tls)
+            .timeout(Some(cfg.timeout))
+            .pool_config(PoolConfig::new().max_size(0));
+        if !cfg.username.is_empty() {
+            builder = builder.credentials(Credentials::new(cfg.username.clone(), cfg.password.clone()));
+        }
+        Ok(Self { transport: builder.build(), host: cfg.host, port: cfg.port, tls: cfg.tls, timeout: cfg.timeout })
+    }
+
+    /// One delivery attempt within the configured timeout, no retry: the caller (dispatcher) owns
+    /// retries and the durable queue. Failure reasons name the server; never the password.
+    pub async fn send(&self, msg: Message) -> Delivery {
+        let (host, port) = (&self.host, self.port);
+        let outcome = match tokio::time::timeout(self.timeout, self.transport.send(msg)).await {
+            Ok(Ok(_)) => Delivery::Sent,
+            Ok(Err(err)) => classify(&err),
+            Err(_) => Delivery::Transient(format!("no complete SMTP exchange within {:?}", self.timeout)),
+        };
+        match outcome {
+            Delivery::Sent => {
+                tracing::debug!(%host, port, "email accepted by SMTP server");
+                Delivery::Sent
+            }
+            Delivery::Transient(r) => {
+                tracing::warn!(%host, port, reason = %r, "email delivery failed, retryable");
+                Delivery::Transient(format!("SMTP {host}:{port}: {r}"))
+            }
+            Delivery::Permanent(r) => {
+                tracing::warn!(%host, port, reason = %r, "email rejected permanently");
+                Delivery::Permanent(format!("SMTP {host}:{port}: {r}"))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::payload::WebhookPayload;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    const PAYLOAD: &str = r#"{
+      "receiver": "wardwatch", "status": "firing",
+      "alerts": [{
+        "status": "firing",
+        "labels": {"alertname": "SpO2Low", "severity": "critical", "ward": "icu-1", "patient": "p00003",
+                   "note": "<script>alert(1)</script>"},
+        "annotations": {"summary": "SpO2 88% < 90% for 10 s", "description": "Check probe & patient"},
+        "startsAt": "2026-11-22T01:00:00.123Z", "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus:9090/graph?g0.expr=x", "fingerprint": "1a2b3c4d5e6f7a8b"
+      }],
+      "groupLabels": {"alertname": "SpO2Low"}, "commonLabels": {"alertname": "SpO2Low"},
+      "externalURL": "http://alertmanager:9093", "version": "4",
+      "groupKey": "{}:{alertname=\"SpO2Low\"}", "truncatedAlerts": 0
+    }"#;
+
+    fn notification() -> Notification {
+        let p = WebhookPayload::parse(PAYLOAD.as_bytes()).unwrap();
+        Notification::from_payload(p, "2026-11-22T01:00:05Z".parse().unwrap())
+    }
+
+    fn resolved() -> Notification {
+        let mut n = notification();
+        n.status = Status::Resolved;
+        n.alerts[0].status = Status::Resolved;
+        n.alerts[0].ends_at = Some("2026-11-22T01:07:00Z".parse().unwrap());
+        n.id = "00000000000000aa".into();
+        n
+    }
+
+    fn config(port: u16) -> EmailConfig {
+        EmailConfig {
+            host: "127.0.0.1".into(),
+            port,
+            tls: TlsMode::None,
+            username: String::new(),
+            password: String::new(),
+            from: "Wardwatch <alerts@wardwatch.test>".into(),
+            to: vec!["oncall@wardwatch.test".into()],
+            timeout: Duration::from_secs(5),
+            ca_file: None,
+        }
+    }
+
+    fn links() -> EmailLinks {
+        EmailLinks {
+            prometheus_url: Some("https://prom.example.org/".into()),
+            alertmanager_url: Some("https://am.example.org".into()),
+            grafana_url: Some("https://grafana.example.org".into()),
+        }
+    }
+
+    #[test]
+    fn subject_names_status_severity_alert_ward_and_patient() {
+        assert_eq!(subject(&notification()), "[FIRING critical] SpO2Low — ward icu-1, patient p00003");
+        assert_eq!(subject(&resolved()), "[RESOLVED] SpO2Low — ward icu-1, patient p00003");
+        let mut many = notification();
+        let mut other = many.alerts[0].clone();
+        other.labels.insert("patient".into(), "p00009".into());
+        many.alerts.push(other);
+        many.truncated_alerts = 2;
+        assert_eq!(subject(&many), "[FIRING critical] SpO2Low — ward icu-1, patient p00003 (+3 more)");
+        let mut bare = notification();
+        bare.alerts[0].labels.retain(|k, _| k == "alertname");
+        assert_eq!(subject(&bare), "[FIRING] SpO2Low");
+    }
+
+    #[test]
+    fn message_is_multipart_alternative_with_escaped_html() {
+        let n = notification();
+        let msg = build_message(&n, &config(25), &links()).unwrap();
+        let raw = String::from_utf8(msg.formatted()).unwrap();
+        assert!(raw.contains("multipart/alternative"), "{raw}");
+        assert!(raw.contains("text/plain") && raw.contains("text/html"), "{raw}");
+        assert_eq!(msg.headers().get_raw("Auto-Submitted"), Some("auto-generated"));
+
+        let text = text_body(&n, &links());
+        assert!(text.contains("note = <script>alert(1)</script>"), "{text}");
+        assert!(text.contains("Scoring: unscored: rescoring is not enabled"), "{text}");
+        assert!(text.contains("summary: SpO2 88% < 90% for 10 s"), "{text}");
+
+        let html = html_body(&n, &links());
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
+        assert!(html.contains("Check probe &amp; patient"), "{html}");
+        assert!(html.contains("unscored: rescoring is not enabled"), "{html}");
+    }
+
+    #[test]
+    fn links_point_to_prometheus_alertmanager_and_grafana() {
+        let n = notification();
+        let l = alert_links(&n.alerts[0], &n, &links());
+        let urls: Vec<&str> = l.iter().map(|(_, u)| u.as_str()).collect();
+        assert_eq!(urls[0], "https://prom.example.org/graph?g0.expr=x");
+        assert!(urls[1].starts_with("https://am.example.org/#/silences/new?filter=%7Balertname%3D%22SpO2Low%22%2C"));
+        assert!(urls[1].contains("patient%3D%22p00003%22"), "{}", urls[1]);
+        assert!(urls[2].starts_with("https://grafana.example.org/d/wardwatch-patient?var-patient=p00003&from="));
+        // Without configured URLs: the generatorURL as is, Alertmanager's externalURL, no Grafana.
+        let bare = alert_links(&n.alerts[0], &n, &EmailLinks::default());
+        assert_eq!(bare.len(), 2);
+        assert_eq!(bare[0].1, "http://prometheus:9090/graph?g0.expr=x");
+        assert!(bare[1].1.starts_with("http://alertmanager:9093/#/silences/new?filter=%7B"));
+        let mut ward_only = notification();
+        ward_only.alerts[0].labels.remove("patient");
+        let g = grafana_link(&ward_only.alerts[0], &ward_only, &links()).unwrap();
+        assert!(g.1.starts_with("https://grafana.example.org/d/wardwatch-ward?var-ward=icu-1&from="), "{}", g.1);
+    }
+
+    #[test]
+    fn message_ids_thread_firing_and_resolved_under_a_stable_root() {
+        let firing = notification();
+        let root = thread_root_id(&firing);
+        assert_eq!(root, format!("<{}.firing@wardwatch>", fnv1a_hex(firing.group_key.as_bytes())));
+        assert_eq!(group_hash(&firing).len(), 16);
+        assert_eq!(fnv1a_hex(b"a"), "af63dc4c8601ec8c", "FNV-1a test vector");
+
+        let mut repeat = notification();
+        repeat.id = "00000000000000bb".into();
+        let res = resolved();
+        for n in [&firing, &repeat, &res] {
+            let msg = build_message(n, &config(25), &links()).unwrap();
+            let h = msg.headers();
+            let id = format!("<{}.{}.{}@wardwatch>", group_hash(n), n.status.as_str(), n.id);
+            assert_eq!(h.get_raw("Message-ID"), Some(id.as_str()));
+            assert_eq!(h.get_raw("In-Reply-To"), Some(root.as_str()));
+            assert_eq!(h.get_raw("References"), Some(root.as_str()));
+            assert_eq!(thread_root_id(n), root, "root is stable across the group's notifications");
+        }
+        assert_ne!(message_id(&firing), message_id(&repeat));
+        assert_ne!(message_id(&firing), message_id(&res));
+        let mut other = notification();
+        other.group_key = "{}:{alertname=\"HeartRateHigh\"}".into();
+        assert_ne!(thread_root_id(&other), root);
+    }
+
+    #[test]
+    fn debug_redacts_the_password() {
+        let mut cfg = config(587);
+        cfg.password = "abcd efgh ijkl mnop".into();
+        let dbg = format!("{cfg:?}");
+        assert!(!dbg.contains("abcd"), "{dbg}");
+        assert!(dbg.contains("<redacted>"), "{dbg}");
+    }
+
+    #[test]
+    fn configuration_errors_are_reported() {
+        let mut cfg = config(25);
+        cfg.to.clear();
+        assert!(matches!(EmailSender::new(cfg), Err(EmailError::NoRecipients)));
+        let mut cfg = config(25);
+        cfg.from = "not an address".into();
+        assert!(matches!(EmailSender::new(cfg), Err(EmailError::Address { field: "from", .. })));
+        let mut cfg = config(25);
+        cfg.host = "smtp.example.org".into();
+        cfg.password = "secret".into();
+        assert!(matches!(EmailSender::new(cfg), Err(EmailError::PlaintextRemote(_))));
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("ca.pem");
+        std::fs::write(&bad, "not a certificate").unwrap();
+        let mut cfg = config(465);
+        cfg.tls = TlsMode::Implicit;
+        cfg.ca_file = Some(bad);
+        assert!(matches!(EmailSender::new(cfg), Err(EmailError::CaPem { .. })));
+    }
+
+    /// One send against a scripted plaintext server that answers MAIL FROM with `reply`.
+    async fn error_for_reply(reply: &'static str) -> lettre::transport::smtp::Error {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (sock, _) = listener.accept().await.unwrap();
+            let (r, mut w) = sock.into_split();
+            let mut lines = BufReader::new(r).lines();
+            w.write_all(b"220 scripted ESMTP\r\n").await.unwrap();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+                let answer = match verb.as_str() {
+                    "EHLO" | "HELO" => "250 scripted".to_string(),
+                    "MAIL" => reply.to_string(),
+                    "QUIT" => "221 bye".to_string(),
+                    _ => "250 ok".to_string(),
+                };
+                if w.write_all(format!("{answer}\r\n").as_bytes()).await.is_err() || verb == "QUIT" {
+                    break;
+                }
+            }
+        });
+        let sender = EmailSender::new(config(port)).unwrap();
+        let msg = build_message(&notification(), &config(port), &links()).unwrap();
+        sender.transport.send(msg).await.unwrap_err()
+    }
+
+    #[tokio::test]
+    async fn classify_maps_4xx_to_transient_and_5xx_to_permanent() {
+        for reply in ["421 4.7.0 Try again later, closing connection", "451 4.3.0 Mail server temporarily rejected"] {
+            let d = classify(&error_for_reply(reply).await);
+            assert!(matches!(&d, Delivery::Transient(r) if r.contains(&reply[..3])), "{reply}: {d:?}");
+        }
+        for reply in ["535 5.7.8 Username and Password not accepted", "550 5.1.1 The email account does not exist"] {
+            let d = classify(&error_for_reply(reply).await);
+            assert!(matches!(&d, Delivery::Permanent(r) if r.contains(&reply[..3])), "{reply}: {d:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_times_out_as_transient() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hold = tokio::spawn(async move { listener.accept().await.map(|(sock, _)| sock) });
+        let mut cfg = config(port);
+        cfg.timeout = Duration::from_millis(300);
+        let sender = EmailSender::new(cfg.clone()).unwrap();
+        let d = sender.send(build_message(&notification(), &cfg, &links()).unwrap()).await;
+        assert!(matches!(&d, Delivery::Transient(r) if r.contains("within 300ms")), "{d:?}");
+        drop(hold);
+    }
+
+    #[tokio::test]
+    async fn network_and_tls_failures_are_transient() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let sender = EmailSender::new(config(port)).unwrap();
+        let msg = build_message(&notification(), &config(port), &links()).unwrap();
+        let d = sender.send(msg).await;
+        assert!(matches!(&d, Delivery::Transient(r) if r.contains(&format!("127.0.0.1:{port}"))), "{d:?}");
+        let tls_err =
+            Certificate::from_pem(b"-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n").unwrap_err();
+        assert!(matches!(classify(&tls_err), Delivery::Transient(_)));
+        assert_eq!(classify_code(452, "x".into()), Delivery::Transient("x".into()));
+        assert_eq!(classify_code(553, "x".into()), Delivery::Permanent("x".into()));
+    }
+}

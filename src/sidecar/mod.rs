@@ -1,0 +1,3 @@
+//! The wardwatch-sidecar: an Alertmanager receiver.
+
+pub mod queue;

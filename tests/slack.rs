@@ -1,0 +1,209 @@
+//! The Slack sender against a local server that answers as Slack's incoming webhooks document:
+//! `200 ok`, `429` with `Retry-After`, `400 invalid_payload`, `404 channel_not_found`, `500 rollup_error`,
+//! plus a server too slow to answer and a port nobody listens on.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use wardwatch::alert::notification::Notification;
+use wardwatch::alert::payload::WebhookPayload;
+use wardwatch::notify::retry::Outcome;
+use wardwatch::notify::slack::{render, Links, SlackConfig, SlackSender};
+
+/// The secret part of the webhook URL: must never show up in an outcome.
+const SECRET_PATH: &str = "/services/T000/B000/s3cr3tT0k3n";
+
+/// How the fake Slack answers one request.
+#[derive(Debug, Clone, Copy)]
+enum Reply {
+    Ok,
+    RateLimited,
+    InvalidPayload,
+    ChannelNotFound,
+    RollupError,
+    /// Answer `ok`, but only after this long.
+    Slow(Duration),
+}
+
+/// One request the fake Slack received.
+struct Received {
+    at: Instant,
+    content_type: String,
+    body: Bytes,
+}
+
+#[derive(Default)]
+struct Shared {
+    script: Mutex<VecDeque<Reply>>,
+    received: Mutex<Vec<Received>>,
+    accepted: Mutex<usize>,
+}
+
+struct FakeSlack {
+    url: String,
+    shared: Arc<Shared>,
+}
+
+impl FakeSlack {
+    /// Serve on 127.0.0.1:0, answering requests with `script` in order, then `ok`.
+    async fn start(script: &[Reply]) -> Self {
+        let shared = Arc::new(Shared { script: Mutex::new(script.iter().copied().collect()), ..Default::default() });
+        let app = Router::new().route(SECRET_PATH, post(webhook)).with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}{SECRET_PATH}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { url, shared }
+    }
+
+    fn received(&self) -> Vec<(Instant, String, serde_json::Value)> {
+        let received = self.shared.received.lock().unwrap();
+        received
+            .iter()
+            .map(|r| (r.at, r.content_type.clone(), serde_json::from_slice(&r.body).expect("valid JSON")))
+            .collect()
+    }
+
+    fn accepted(&self) -> usize {
+        *self.shared.accepted.lock().unwrap()
+    }
+
+    fn sender(&self, timeout: Duration) -> SlackSender {
+        SlackSender::new(SlackConfig { timeout, ..SlackConfig::new(self.url.clone()) }).unwrap()
+    }
+}
+
+async fn webhook(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    shared.received.lock().unwrap().push(Received { at: Instant::now(), content_type, body });
+    let reply = shared.script.lock().unwrap().pop_front().unwrap_or(Reply::Ok);
+    match reply {
+        Reply::Ok => {
+            *shared.accepted.lock().unwrap() += 1;
+            (StatusCode::OK, "ok").into_response()
+        }
+        Reply::RateLimited => {
+            (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "1")], "rate_limited").into_response()
+        }
+        Reply::InvalidPayload => (StatusCode::BAD_REQUEST, "invalid_payload").into_response(),
+        Reply::ChannelNotFound => (StatusCode::NOT_FOUND, "channel_not_found").into_response(),
+        Reply::RollupError => (StatusCode::INTERNAL_SERVER_ERROR, "rollup_error").into_response(),
+        Reply::Slow(delay) => {
+            tokio::time::sleep(delay).await;
+            (StatusCode::OK, "ok").into_response()
+        }
+    }
+}
+
+fn message() -> serde_json::Value {
+    let payload = r#"{
+      "receiver": "wardwatch", "status": "firing",
+      "alerts": [{
+        "status": "firing",
+        "labels": {"alertname": "SpO2Low", "severity": "critical", "ward": "icu-1", "patient": "p00003"},
+        "annotations": {"summary": "SpO2 below 90% for 10 s"},
+        "startsAt": "2026-11-22T01:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus:9090/graph?g0.expr=x", "fingerprint": "1a2b3c4d5e6f7a8b"
+      }],
+      "groupLabels": {"alertname": "SpO2Low"}, "commonLabels": {"alertname": "SpO2Low"},
+      "externalURL": "http://alertmanager:9093", "version": "4", "groupKey": "{}:{alertname=\"SpO2Low\"}"
+    }"#;
+    let n = Notification::from_payload(WebhookPayload::parse(payload.as_bytes()).unwrap(), chrono::Utc::now());
+    render(&n, &Links { grafana_url: Some("http://grafana:3000".into()), alertmanager_url: None })
+}
+
+/// The reason of a Retry or Permanent outcome, checked free of the webhook's secret.
+fn reason(outcome: &Outcome) -> &str {
+    let reason = match outcome {
+        Outcome::Success => panic!("expected a failure, got Success"),
+        Outcome::Retry { reason, .. } | Outcome::Permanent { reason } => reason.as_str(),
+    };
+    assert!(!reason.contains("s3cr3tT0k3n"), "the webhook URL leaked: {reason}");
+    reason
+}
+
+#[tokio::test]
+async fn ok_is_success_and_slack_receives_text_and_blocks() {
+    let slack = FakeSlack::start(&[Reply::Ok]).await;
+    let outcome = slack.sender(Duration::from_secs(5)).send(&message()).await;
+    assert_eq!(outcome, Outcome::Success);
+    let received = slack.received();
+    assert_eq!(received.len(), 1);
+    let (_, content_type, body) = &received[0];
+    assert_eq!(content_type, "application/json");
+    let text = body["text"].as_str().expect("a text fallback");
+    assert!(text.contains("SpO2Low") && text.contains("p00003"), "{text}");
+    assert!(!body["blocks"].as_array().expect("blocks").is_empty());
+    assert_eq!(body["blocks"][0]["type"], "header");
+}
+
+#[tokio::test]
+async fn rate_limited_then_ok_after_waiting_retry_after() {
+    let slack = FakeSlack::start(&[Reply::RateLimited, Reply::Ok]).await;
+    let sender = slack.sender(Duration::from_secs(5));
+    let msg = message();
+    let first = sender.send(&msg).await;
+    let Outcome::Retry { after, .. } = &first else { panic!("expected Retry, got {first:?}") };
+    assert_eq!(*after, Some(Duration::from_secs(1)));
+    assert!(reason(&first).contains("429"));
+    // The test plays the dispatcher: wait as told, then try again.
+    tokio::time::sleep(after.unwrap()).await;
+    assert_eq!(sender.send(&msg).await, Outcome::Success);
+    let received = slack.received();
+    assert_eq!(received.len(), 2);
+    assert!(received[1].0 - received[0].0 >= Duration::from_secs(1), "the retry honoured Retry-After");
+    assert_eq!(slack.accepted(), 1, "exactly one message posted");
+}
+
+#[tokio::test]
+async fn invalid_payload_is_permanent() {
+    let slack = FakeSlack::start(&[Reply::InvalidPayload]).await;
+    let outcome = slack.sender(Duration::from_secs(5)).send(&message()).await;
+    assert!(matches!(outcome, Outcome::Permanent { .. }), "{outcome:?}");
+    assert!(reason(&outcome).contains("invalid_payload"));
+}
+
+#[tokio::test]
+async fn channel_not_found_is_permanent() {
+    let slack = FakeSlack::start(&[Reply::ChannelNotFound]).await;
+    let outcome = slack.sender(Duration::from_secs(5)).send(&message()).await;
+    assert!(matches!(outcome, Outcome::Permanent { .. }), "{outcome:?}");
+    assert!(reason(&outcome).contains("channel_not_found"));
+}
+
+#[tokio::test]
+async fn server_error_is_retried() {
+    let slack = FakeSlack::start(&[Reply::RollupError]).await;
+    let outcome = slack.sender(Duration::from_secs(5)).send(&message()).await;
+    assert!(matches!(outcome, Outcome::Retry { after: None, .. }), "{outcome:?}");
+    assert!(reason(&outcome).contains("rollup_error"));
+    assert_eq!(slack.accepted(), 0);
+}
+
+#[tokio::test]
+async fn timeout_is_retried() {
+    let slack = FakeSlack::start(&[Reply::Slow(Duration::from_secs(2))]).await;
+    let sender = slack.sender(Duration::from_millis(200));
+    let start = Instant::now();
+    let outcome = sender.send(&message()).await;
+    assert!(matches!(outcome, Outcome::Retry { after: None, .. }), "{outcome:?}");
+    assert!(reason(&outcome).contains("timed out"), "{outcome:?}");
+    assert!(start.elapsed() < Duration::from_secs(1), "gave up after the timeout: {:?}", start.elapsed());
+}
+
+#[tokio::test]
+async fn connection_refused_is_retried() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener); // nothing listens there now
+    let cfg =
+        SlackConfig { timeout: Duration::from_secs(2), ..SlackConfig::new(format!("http://{addr}{SECRET_PATH}")) };
+    let outcome = SlackSender::new(cfg).unwrap().send(&message()).await;
+    assert!(matches!(outcome, Outcome::Retry { after: None, .. }), "{outcome:?}");
+    assert!(reason(&outcome).contains("connection failed"), "{outcome:?}");
+}
