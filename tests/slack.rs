@@ -2,103 +2,14 @@
 //! `200 ok`, `429` with `Retry-After`, `400 invalid_payload`, `404 channel_not_found`, `500 rollup_error`,
 //! plus a server too slow to answer and a port nobody listens on.
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::Router;
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+mod common;
+
+use common::slack::{FakeSlack, Reply, SECRET_PATH};
 use std::time::{Duration, Instant};
 use wardwatch::alert::notification::Notification;
 use wardwatch::alert::payload::WebhookPayload;
 use wardwatch::notify::retry::Outcome;
 use wardwatch::notify::slack::{render, Links, SlackConfig, SlackSender};
-
-/// The secret part of the webhook URL: must never show up in an outcome.
-const SECRET_PATH: &str = "/services/T000/B000/s3cr3tT0k3n";
-
-/// How the fake Slack answers one request.
-#[derive(Debug, Clone, Copy)]
-enum Reply {
-    Ok,
-    RateLimited,
-    InvalidPayload,
-    ChannelNotFound,
-    RollupError,
-    /// Answer `ok`, but only after this long.
-    Slow(Duration),
-}
-
-/// One request the fake Slack received.
-struct Received {
-    at: Instant,
-    content_type: String,
-    body: Bytes,
-}
-
-#[derive(Default)]
-struct Shared {
-    script: Mutex<VecDeque<Reply>>,
-    received: Mutex<Vec<Received>>,
-    accepted: Mutex<usize>,
-}
-
-struct FakeSlack {
-    url: String,
-    shared: Arc<Shared>,
-}
-
-impl FakeSlack {
-    /// Serve on 127.0.0.1:0, answering requests with `script` in order, then `ok`.
-    async fn start(script: &[Reply]) -> Self {
-        let shared = Arc::new(Shared { script: Mutex::new(script.iter().copied().collect()), ..Default::default() });
-        let app = Router::new().route(SECRET_PATH, post(webhook)).with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}{SECRET_PATH}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { url, shared }
-    }
-
-    fn received(&self) -> Vec<(Instant, String, serde_json::Value)> {
-        let received = self.shared.received.lock().unwrap();
-        received
-            .iter()
-            .map(|r| (r.at, r.content_type.clone(), serde_json::from_slice(&r.body).expect("valid JSON")))
-            .collect()
-    }
-
-    fn accepted(&self) -> usize {
-        *self.shared.accepted.lock().unwrap()
-    }
-
-    fn sender(&self, timeout: Duration) -> SlackSender {
-        SlackSender::new(SlackConfig { timeout, ..SlackConfig::new(self.url.clone()) }).unwrap()
-    }
-}
-
-async fn webhook(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-    shared.received.lock().unwrap().push(Received { at: Instant::now(), content_type, body });
-    let reply = shared.script.lock().unwrap().pop_front().unwrap_or(Reply::Ok);
-    match reply {
-        Reply::Ok => {
-            *shared.accepted.lock().unwrap() += 1;
-            (StatusCode::OK, "ok").into_response()
-        }
-        Reply::RateLimited => {
-            (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "1")], "rate_limited").into_response()
-        }
-        Reply::InvalidPayload => (StatusCode::BAD_REQUEST, "invalid_payload").into_response(),
-        Reply::ChannelNotFound => (StatusCode::NOT_FOUND, "channel_not_found").into_response(),
-        Reply::RollupError => (StatusCode::INTERNAL_SERVER_ERROR, "rollup_error").into_response(),
-        Reply::Slow(delay) => {
-            tokio::time::sleep(delay).await;
-            (StatusCode::OK, "ok").into_response()
-        }
-    }
-}
 
 fn message() -> serde_json::Value {
     let payload = r#"{

@@ -1,5 +1,7 @@
-//! Notification channels (Slack, ...) and the retry decisions they share.
+//! Notification channels (email, Slack, a local file) and the retry decisions they share.
 
+pub mod channel;
 pub mod email;
+pub mod file;
 pub mod retry;
 pub mod slack;

@@ -1,3 +1,149 @@
-//! The wardwatch-sidecar: an Alertmanager receiver.
+//! The `wardwatch-sidecar`: an Alertmanager webhook receiver that never loses an alert.
+//!
+//! - [`config`]: the YAML configuration, flag and environment overrides, secrets.
+//! - [`receiver`]: `POST /webhook` — check, parse, persist, then acknowledge.
+//! - [`queue`]: the durable outbox (its design is at the top of the module).
+//! - [`dispatch`]: delivery from the queue through the channels, with retries and dead letters.
+//! - [`telemetry`]: the sidecar's own metrics.
+//!
+//! Routes: `POST /webhook`, `GET /-/healthy`, `GET /-/ready`, `GET /metrics`.
 
+// config: wired when present
+pub mod dispatch;
 pub mod queue;
+pub mod receiver;
+pub mod telemetry;
+
+use crate::alert::payload::LabelSet;
+use crate::exposition::{registry, Format};
+use crate::notify::channel::Channel;
+use crate::notify::retry::Backoff;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use queue::Queue;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, Semaphore};
+
+/// Chooses the channels for a notification from its common labels and whether it is resolved.
+pub type RouteFn = Box<dyn Fn(&LabelSet, bool) -> Vec<String> + Send + Sync>;
+
+/// Plain settings of a running sidecar (built from the validated configuration).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Largest webhook body accepted; larger gets 413.
+    pub max_body_bytes: usize,
+    /// Concurrent webhook requests; beyond gets 503.
+    pub max_in_flight: usize,
+    /// Credentials Alertmanager must present.
+    pub auth: receiver::InboundAuth,
+    /// `/-/ready` fails when the oldest pending notification is older than this.
+    pub stale_after: Duration,
+    /// Backoff between attempts when the channel states no delay.
+    pub backoff: Backoff,
+    /// Retrying stops (dead letter) once a notification is this old.
+    pub give_up_after: Duration,
+    /// Delivery attempts in flight at once.
+    pub dispatch_concurrency: usize,
+}
+
+/// A running sidecar's shared state.
+pub struct Sidecar {
+    /// Settings.
+    pub settings: Settings,
+    /// The durable outbox.
+    pub queue: Queue,
+    /// Channels by name.
+    pub channels: BTreeMap<&'static str, Arc<dyn Channel>>,
+    /// Routing.
+    pub route: RouteFn,
+    /// Own metrics.
+    pub telemetry: telemetry::Telemetry,
+    /// Admission control for webhook requests.
+    pub in_flight: Semaphore,
+    /// Wakes the dispatcher when something was stored.
+    pub wake: Notify,
+}
+
+impl Sidecar {
+    /// Assemble a sidecar from its parts (the queue opened, the channels built).
+    pub fn new(settings: Settings, queue: Queue, channels: Vec<Arc<dyn Channel>>, route: RouteFn) -> Arc<Self> {
+        let in_flight = Semaphore::new(settings.max_in_flight.max(1));
+        let channels = channels.into_iter().map(|c| (c.name(), c)).collect();
+        Arc::new(Self {
+            settings,
+            queue,
+            channels,
+            route,
+            telemetry: telemetry::Telemetry::new(),
+            in_flight,
+            wake: Notify::new(),
+        })
+    }
+
+    /// Update the queue gauges.
+    pub fn refresh_gauges(&self) {
+        self.telemetry.queue_depth.set(self.queue.depth() as i64);
+        let age = self.queue.oldest_pending_age(chrono::Utc::now()).unwrap_or_default();
+        self.telemetry.oldest_pending_age.set(age.as_secs_f64());
+    }
+}
+
+/// The sidecar's routes.
+pub fn router(sidecar: Arc<Sidecar>) -> Router {
+    Router::new()
+        .route("/webhook", post(receiver::webhook))
+        .route("/-/healthy", get(|| async { "wardwatch-sidecar is healthy\n" }))
+        .route("/-/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { receiver::error(StatusCode::NOT_FOUND, "not found: POST /webhook") })
+        // The receiver enforces its own limit with a JSON 413.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(sidecar)
+}
+
+/// `GET /-/ready`: ready when the queue directory is writable and nothing pending is stale.
+async fn ready(State(s): State<Arc<Sidecar>>) -> Response {
+    if !s.queue.writable().await {
+        return receiver::error(StatusCode::SERVICE_UNAVAILABLE, "queue directory is not writable");
+    }
+    if let Some(age) = s.queue.oldest_pending_age(chrono::Utc::now()) {
+        if age > s.settings.stale_after {
+            let message = format!(
+                "oldest pending notification is {}s old (limit {}s)",
+                age.as_secs(),
+                s.settings.stale_after.as_secs()
+            );
+            return receiver::error(StatusCode::SERVICE_UNAVAILABLE, &message);
+        }
+    }
+    (StatusCode::OK, "wardwatch-sidecar is ready\n").into_response()
+}
+
+/// `GET /metrics`: the sidecar's own metrics in text format 0.0.4.
+async fn metrics(State(s): State<Arc<Sidecar>>) -> Response {
+    s.refresh_gauges();
+    let mut body = Vec::new();
+    registry::encode(&s.telemetry.registry.gather(), Format::Text, &mut body);
+    ([(header::CONTENT_TYPE, Format::Text.content_type())], body).into_response()
+}
+
+/// Serve on a bound listener and deliver from the queue until `shutdown` completes.
+pub async fn run(
+    listener: TcpListener,
+    sidecar: Arc<Sidecar>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let dispatcher = tokio::spawn(dispatch::run(sidecar.clone(), stopped));
+    let served = axum::serve(listener, router(sidecar)).with_graceful_shutdown(shutdown).await;
+    let _ = stop.send(true);
+    let _ = dispatcher.await;
+    served
+}

@@ -9,6 +9,8 @@
 //! is set, in which case the test panics (so CI can never pass by skipping).
 #![allow(dead_code)]
 
+pub mod slack;
+
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -1,0 +1,89 @@
+//! The sidecar's own metrics (`/metrics`), with the `prometheus` crate and bounded labels.
+
+use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+
+/// Every metric the sidecar publishes about itself.
+pub struct Telemetry {
+    /// Registry holding them, process metrics included.
+    pub registry: Registry,
+    /// Webhook requests by result: stored, duplicate, not_routed, bad_request, unauthorized, too_large, overloaded, unavailable.
+    pub received: IntCounterVec,
+    /// Notifications delivered, by channel.
+    pub delivered: IntCounterVec,
+    /// Failed attempts by channel and reason (retry, permanent, gave_up).
+    pub failed: IntCounterVec,
+    /// Notifications pending in the queue.
+    pub queue_depth: IntGauge,
+    /// Age of the oldest pending notification, seconds.
+    pub oldest_pending_age: prometheus::Gauge,
+    /// Time from request to acknowledgement (payload on disk).
+    pub ack_duration: Histogram,
+    /// Time from acknowledgement to confirmed delivery, by channel.
+    pub delivery_duration: HistogramVec,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(name, help), labels).expect("valid counter")
+}
+
+impl Telemetry {
+    /// Create and register the metrics.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let received =
+            counter("wardwatch_sidecar_webhooks_received_total", "Webhook requests received, by result.", &["result"]);
+        let delivered = counter(
+            "wardwatch_sidecar_notifications_delivered_total",
+            "Notifications a channel confirmed.",
+            &["channel"],
+        );
+        let failed = counter(
+            "wardwatch_sidecar_delivery_failures_total",
+            "Failed delivery attempts, by channel and reason (retry, permanent, gave_up).",
+            &["channel", "reason"],
+        );
+        let queue_depth = IntGauge::new("wardwatch_sidecar_queue_depth", "Notifications waiting in the durable queue.")
+            .expect("gauge");
+        let oldest_pending_age = prometheus::Gauge::new(
+            "wardwatch_sidecar_queue_oldest_pending_age_seconds",
+            "Age of the oldest notification still waiting for a channel.",
+        )
+        .expect("gauge");
+        let ack_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "wardwatch_sidecar_ack_duration_seconds",
+                "Time from request to acknowledgement, the payload durably on disk.",
+            )
+            .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0]),
+        )
+        .expect("histogram");
+        let delivery_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "wardwatch_sidecar_delivery_duration_seconds",
+                "Time from acknowledgement to confirmed delivery, retries included.",
+            )
+            .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0]),
+            &["channel"],
+        )
+        .expect("histogram");
+        for c in [
+            Box::new(received.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(delivered.clone()),
+            Box::new(failed.clone()),
+            Box::new(queue_depth.clone()),
+            Box::new(oldest_pending_age.clone()),
+            Box::new(ack_duration.clone()),
+            Box::new(delivery_duration.clone()),
+            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
+        ] {
+            registry.register(c).expect("unique metric names");
+        }
+        Self { registry, received, delivered, failed, queue_depth, oldest_pending_age, ack_duration, delivery_duration }
+    }
+}

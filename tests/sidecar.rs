@@ -1,0 +1,210 @@
+//! The sidecar in-process on port 0: receive, persist, deliver through a fake Slack and the file
+//! channel; duplicates, bad requests, rate limits, dead letters and restarts.
+
+mod common;
+
+use common::slack::{FakeSlack, Reply};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wardwatch::notify::channel::{Channel, SlackChannel};
+use wardwatch::notify::file::FileChannel;
+use wardwatch::notify::retry::Backoff;
+use wardwatch::notify::slack::{Links, SlackConfig, SlackSender};
+use wardwatch::sidecar::queue::{Queue, QueueConfig};
+use wardwatch::sidecar::receiver::InboundAuth;
+use wardwatch::sidecar::{self, Settings, Sidecar};
+
+const TOKEN: &str = "t0ken";
+
+fn payload(status: &str, fingerprint: &str) -> String {
+    format!(
+        r#"{{"receiver":"wardwatch","status":"{status}","alerts":[{{"status":"{status}",
+        "labels":{{"alertname":"SpO2Low","severity":"critical","ward":"icu-1","patient":"p00003"}},
+        "annotations":{{"summary":"SpO2 below 90% for 10 s"}},"startsAt":"2026-11-22T01:00:00Z",
+        "endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prometheus:9090/graph","fingerprint":"{fingerprint}"}}],
+        "groupLabels":{{"alertname":"SpO2Low"}},"commonLabels":{{"alertname":"SpO2Low","severity":"critical"}},
+        "externalURL":"http://alertmanager:9093","version":"4","groupKey":"{{}}:{{alertname=\"SpO2Low\"}}"}}"#
+    )
+}
+
+struct Running {
+    addr: SocketAddr,
+    sidecar: Arc<Sidecar>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    async fn shutdown(mut self) {
+        let _ = self.stop.take().expect("running").send(());
+        let _ = self.task.await;
+    }
+}
+
+async fn start(dir: &Path, slack_url: &str) -> Running {
+    let (queue, _) = Queue::open(QueueConfig::new(dir.join("queue"))).await.expect("queue opens");
+    let slack =
+        SlackSender::new(SlackConfig { timeout: Duration::from_secs(2), ..SlackConfig::new(slack_url) }).unwrap();
+    let channels: Vec<Arc<dyn Channel>> = vec![
+        Arc::new(SlackChannel { sender: slack, links: Links { grafana_url: None, alertmanager_url: None } }),
+        Arc::new(FileChannel::new(dir.join("notifications.jsonl"))),
+    ];
+    let settings = Settings {
+        max_body_bytes: 64 * 1024,
+        max_in_flight: 64,
+        auth: InboundAuth { bearer_token: Some(TOKEN.into()), basic: None },
+        stale_after: Duration::from_secs(600),
+        backoff: Backoff { base: Duration::from_millis(50), cap: Duration::from_millis(300) },
+        give_up_after: Duration::from_secs(60),
+        dispatch_concurrency: 8,
+    };
+    let route: sidecar::RouteFn = Box::new(|_, _| vec!["file".to_string(), "slack".to_string()]);
+    let sidecar = Sidecar::new(settings, queue, channels, route);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(sidecar::run(listener, sidecar.clone(), async {
+        let _ = stopped.await;
+    }));
+    Running { addr, sidecar, stop: Some(stop), task }
+}
+
+async fn post(addr: SocketAddr, body: String, token: Option<&str>) -> (u16, serde_json::Value) {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut req = client.post(format!("http://{addr}/webhook")).body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+async fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn file_lines(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("notifications.jsonl")).map(|s| s.lines().count()).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_post_is_delivered_once_and_resolved_is_separate() {
+    let dir = tempfile::tempdir().unwrap();
+    let slack = FakeSlack::start(&[]).await;
+    let s = start(dir.path(), &slack.url).await;
+    let (code, first) = post(s.addr, payload("firing", "1a2b3c4d5e6f7a8b"), Some(TOKEN)).await;
+    assert_eq!((code, first["result"].as_str()), (200, Some("stored")));
+    let (code, second) = post(s.addr, payload("firing", "1a2b3c4d5e6f7a8b"), Some(TOKEN)).await;
+    assert_eq!((code, second["result"].as_str()), (200, Some("duplicate")));
+    assert_eq!(first["id"], second["id"]);
+    eventually("one Slack message and one file line", Duration::from_secs(5), || {
+        slack.accepted() == 1 && file_lines(dir.path()) == 1
+    })
+    .await;
+    let (code, resolved) = post(s.addr, payload("resolved", "1a2b3c4d5e6f7a8b"), Some(TOKEN)).await;
+    assert_eq!((code, resolved["result"].as_str()), (200, Some("stored")));
+    assert_ne!(resolved["id"], first["id"]);
+    eventually("the resolved notification", Duration::from_secs(5), || slack.accepted() == 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(slack.accepted(), 2, "nothing delivered twice");
+    assert_eq!(file_lines(dir.path()), 2);
+    assert_eq!(s.sidecar.queue.depth(), 0);
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_oversize_and_unauthenticated_requests_get_4xx_and_queue_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let slack = FakeSlack::start(&[]).await;
+    let s = start(dir.path(), &slack.url).await;
+    let (code, _) = post(s.addr, payload("firing", "aa"), None).await;
+    assert_eq!(code, 401);
+    let (code, _) = post(s.addr, payload("firing", "aa"), Some("wrong")).await;
+    assert_eq!(code, 401);
+    let (code, body) = post(s.addr, "{not json".into(), Some(TOKEN)).await;
+    assert_eq!(code, 400);
+    assert!(body["error"].as_str().unwrap().contains("invalid Alertmanager payload"), "{body}");
+    let (code, body) = post(s.addr, r#"{"status":"firing","alerts":"x"}"#.into(), Some(TOKEN)).await;
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = post(s.addr, "x".repeat(100 * 1024), Some(TOKEN)).await;
+    assert_eq!(code, 413, "{body}");
+    assert_eq!(s.sidecar.queue.depth(), 0);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(slack.received().len(), 0);
+    let metrics = reqwest::get(format!("http://{}/metrics", s.addr)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("wardwatch_sidecar_webhooks_received_total{result=\"unauthorized\"} 2"), "{metrics}");
+    assert!(metrics.contains("wardwatch_sidecar_webhooks_received_total{result=\"too_large\"} 1"), "{metrics}");
+    common::promtool_check_metrics(&metrics).unwrap();
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_429_then_ok_is_delivered_once_after_the_stated_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let slack = FakeSlack::start(&[Reply::RateLimited]).await;
+    let s = start(dir.path(), &slack.url).await;
+    assert_eq!(post(s.addr, payload("firing", "bb"), Some(TOKEN)).await.0, 200);
+    eventually("delivery after the 429", Duration::from_secs(5), || slack.accepted() == 1).await;
+    let received = slack.received();
+    assert_eq!(received.len(), 2, "one refused, one accepted");
+    assert!(received[1].0 - received[0].0 >= Duration::from_millis(990), "Retry-After: 1 honoured");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(slack.accepted(), 1);
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_slack_error_goes_to_the_dead_letters_and_the_file_still_gets_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let slack = FakeSlack::start(&[Reply::InvalidPayload]).await;
+    let s = start(dir.path(), &slack.url).await;
+    assert_eq!(post(s.addr, payload("firing", "cc"), Some(TOKEN)).await.0, 200);
+    eventually("the dead letter", Duration::from_secs(5), || s.sidecar.queue.depth() == 0).await;
+    let dead = s.sidecar.queue.dead_letters().await;
+    assert_eq!(dead.len(), 1);
+    let reason = dead[0].channels["slack"].last_error.clone().unwrap_or_default();
+    assert!(reason.contains("invalid_payload"), "{reason}");
+    assert_eq!(file_lines(dir.path()), 1);
+    assert_eq!(slack.received().len(), 1, "a permanent error is not retried");
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_was_pending_at_shutdown_is_delivered_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nobody listens here: every attempt fails and is retried.
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let s = start(dir.path(), &format!("http://{dead_port}/services/x")).await;
+    assert_eq!(post(s.addr, payload("firing", "dd"), Some(TOKEN)).await.0, 200);
+    eventually("the file channel", Duration::from_secs(5), || file_lines(dir.path()) == 1).await;
+    assert_eq!(s.sidecar.queue.depth(), 1, "Slack still owed");
+    s.shutdown().await;
+    let slack = FakeSlack::start(&[]).await;
+    let s = start(dir.path(), &slack.url).await;
+    eventually("delivery after restart", Duration::from_secs(5), || slack.accepted() == 1).await;
+    assert_eq!(file_lines(dir.path()), 1, "the file channel is not repeated");
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_readiness_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let slack = FakeSlack::start(&[]).await;
+    let s = start(dir.path(), &slack.url).await;
+    for path in ["/-/healthy", "/-/ready"] {
+        let r = reqwest::get(format!("http://{}{path}", s.addr)).await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let r = reqwest::get(format!("http://{}/nope", s.addr)).await.unwrap();
+    assert_eq!(r.status(), 404);
+    let r = reqwest::Client::new().get(format!("http://{}/webhook", s.addr)).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    s.shutdown().await;
+}
