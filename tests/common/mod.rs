@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod slack;
+pub mod smtp;
 
 use std::fs::File;
 use std::io::{Read, Write};
