@@ -1,6 +1,7 @@
 //! The `wardwatch-sidecar`: an Alertmanager webhook receiver that never loses an alert.
 //!
 //! - [`config`]: the YAML configuration, flag and environment overrides, secrets.
+//! - [`assemble`]: from validated configuration to a running [`Sidecar`].
 //! - [`receiver`]: `POST /webhook` — check, parse, persist, then acknowledge.
 //! - [`queue`]: the durable outbox (its design is at the top of the module).
 //! - [`dispatch`]: delivery from the queue through the channels, with retries and dead letters.
@@ -8,7 +9,8 @@
 //!
 //! Routes: `POST /webhook`, `GET /-/healthy`, `GET /-/ready`, `GET /metrics`.
 
-// config: wired when present
+pub mod assemble;
+pub mod config;
 pub mod dispatch;
 pub mod queue;
 pub mod receiver;
