@@ -19,8 +19,8 @@ listen_address: 127.0.0.1:$PORT
 max_in_flight: 256
 queue:
   dir: $WORK/queue
-  max_items: 1000000
-  max_bytes: 4294967296
+  max_items: 10000
+  max_bytes: 268435456
   fsync: true
 channels:
   file:

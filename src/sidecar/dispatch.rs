@@ -20,40 +20,62 @@ use tokio::task::JoinSet;
 
 /// How often the dispatcher looks for due retries when nothing wakes it.
 const POLL: Duration = Duration::from_millis(250);
+/// Pause after a wake-up, so one look at the queue serves a burst of new notifications.
+const COALESCE: Duration = Duration::from_millis(2);
 
 /// Deliver until `shutdown` resolves; in-flight attempts are finished and recorded first.
 pub async fn run(sidecar: Arc<Sidecar>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let mut in_flight: HashSet<(String, String)> = HashSet::new();
-    let mut tasks: JoinSet<(String, String)> = JoinSet::new();
+    // Items with an attempt in flight: left out of `due`, so nothing is handed out twice.
+    let mut in_flight: HashSet<String> = HashSet::new();
+    let mut tasks: JoinSet<String> = JoinSet::new();
     loop {
         let capacity = sidecar.settings.dispatch_concurrency.saturating_sub(tasks.len());
         if capacity > 0 {
-            for item in sidecar.queue.due(Utc::now(), capacity).await {
-                for channel in due_channels(&item) {
-                    let key = (item.id.clone(), channel.clone());
-                    if tasks.len() < sidecar.settings.dispatch_concurrency && in_flight.insert(key.clone()) {
-                        let (s, item) = (sidecar.clone(), item.clone());
-                        tasks.spawn(async move {
-                            attempt(&s, &item, &channel).await;
-                            key
-                        });
-                    }
+            for item in sidecar.queue.due_except(Utc::now(), capacity, |id| in_flight.contains(id)).await {
+                let channels = due_channels(&item);
+                if channels.is_empty() {
+                    continue;
                 }
+                in_flight.insert(item.id.clone());
+                let s = sidecar.clone();
+                tasks.spawn(async move {
+                    // The channels of one notification are tried side by side.
+                    let attempts = channels.iter().map(|c| attempt(&s, &item, c));
+                    futures_join_all(attempts).await;
+                    item.id
+                });
             }
         }
         sidecar.refresh_gauges();
         tokio::select! {
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                if let Ok(key) = done {
-                    in_flight.remove(&key);
+                if let Ok(id) = done {
+                    in_flight.remove(&id);
                 }
             }
-            _ = sidecar.wake.notified() => {}
+            _ = sidecar.wake.notified() => {
+                // Let a burst of acknowledgements land before looking at the queue again.
+                tokio::time::sleep(COALESCE).await;
+            }
             _ = tokio::time::sleep(POLL) => {}
             _ = shutdown.changed() => break,
         }
     }
     while tasks.join_next().await.is_some() {}
+}
+
+/// Run futures concurrently and wait for all of them.
+async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl IntoIterator<Item = F>) {
+    let mut set: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    std::future::poll_fn(|cx| {
+        set.retain_mut(|f| f.as_mut().poll(cx).is_pending());
+        if set.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await
 }
 
 /// Channels of an item that wait for delivery now.

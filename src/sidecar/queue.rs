@@ -1064,10 +1064,17 @@ impl Queue {
     /// Up to `limit` items with a pending channel due at `now`, oldest first. Items are not
     /// leased: the caller reports each channel's outcome with a `mark_*` call.
     pub async fn due(&self, now: DateTime<Utc>, limit: usize) -> Vec<Item> {
+        self.due_except(now, limit, |_| false).await
+    }
+
+    /// Like [`Queue::due`], leaving out the items `skip` names (e.g. those already in flight), so
+    /// they are neither cloned nor counted against `limit`.
+    pub async fn due_except(&self, now: DateTime<Utc>, limit: usize, skip: impl Fn(&str) -> bool) -> Vec<Item> {
         let index = self.inner.index();
         index
             .order
             .values()
+            .filter(|id| !skip(id))
             .filter_map(|id| index.slots.get(id)?.item.as_ref())
             .filter(|item| item.is_due(now))
             .take(limit)
