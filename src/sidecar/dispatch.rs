@@ -91,7 +91,7 @@ fn due_channels(item: &Item) -> Vec<String> {
 /// One attempt on one channel, and its record in the queue.
 async fn attempt(sidecar: &Sidecar, item: &Item, channel: &str) {
     let queue = &sidecar.queue;
-    let notification: Notification = match serde_json::from_value(item.payload.clone()) {
+    let notification: Notification = match item.payload.parse() {
         Ok(n) => n,
         Err(e) => return dead(sidecar, item, channel, &format!("stored notification unreadable: {e}")).await,
     };
