@@ -6,6 +6,10 @@
 //! - [`sim`]: the simulated hospital — patients, ECG, network, cluster, events with ground truth.
 //! - [`exposition`]: a fast Prometheus/OpenMetrics writer for the simulated population.
 //! - [`exporter`]: the `wardwatch-exporter` HTTP server and its backfill mode.
+//! - [`sidecar`]: the `wardwatch-sidecar` Alertmanager receiver: config, receiver, durable queue,
+//!   dispatcher.
+//! - [`notify`]: delivery channels (email, Slack, file) and retry decisions.
+//! - [`yaml`]: reading YAML files with errors that name the file.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -16,3 +20,4 @@ pub mod exposition;
 pub mod notify;
 pub mod sidecar;
 pub mod sim;
+pub mod yaml;

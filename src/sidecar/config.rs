@@ -48,22 +48,9 @@ const REDACTED: &str = "<redacted>";
 /// Errors from loading, validating or resolving the sidecar's configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The YAML did not parse into the configuration's shape.
-    #[error("{path}: {message}")]
-    Parse {
-        /// The file (or `<embedded default>`).
-        path: String,
-        /// serde's message, which names the field and position.
-        message: String,
-    },
+    /// The file could not be read or parsed.
+    #[error(transparent)]
+    File(#[from] crate::yaml::YamlError),
     /// A field holds a value the sidecar cannot use.
     #[error("{path}: field `{field}`: {reason}")]
     Invalid {
@@ -631,14 +618,12 @@ pub struct Validated {
 impl SidecarConfig {
     /// Parse a configuration from YAML text; `origin` names the file in errors.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        serde_yaml::from_str(text).map_err(|e| ConfigError::Parse { path: origin.to_string(), message: e.to_string() })
+        Ok(crate::yaml::parse(text, origin)?)
     }
 
     /// Read and parse a configuration file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-        Self::from_yaml(&text, &path.display().to_string())
+        Ok(crate::yaml::read(path)?)
     }
 
     /// The embedded default ([`DEFAULT_SIDECAR_YAML`]).

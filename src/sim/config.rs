@@ -13,22 +13,9 @@ pub const DEFAULT_HOSPITAL_YAML: &str = include_str!("default_hospital.yaml");
 /// Errors from loading or validating a hospital configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The YAML did not parse into the configuration's shape.
-    #[error("{path}: {message}")]
-    Parse {
-        /// The file (or "<embedded default>").
-        path: String,
-        /// serde's message, which names the field and position.
-        message: String,
-    },
+    /// The file could not be read or parsed.
+    #[error(transparent)]
+    File(#[from] crate::yaml::YamlError),
     /// A field holds a value the simulation cannot use.
     #[error("{path}: field `{field}`: {reason}")]
     Invalid {
@@ -236,14 +223,12 @@ impl Default for ClusterConfig {
 impl HospitalConfig {
     /// Parse a configuration from YAML text; `origin` names the file in errors.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        serde_yaml::from_str(text).map_err(|e| ConfigError::Parse { path: origin.to_string(), message: e.to_string() })
+        Ok(crate::yaml::parse(text, origin)?)
     }
 
     /// Read and parse a configuration file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-        Self::from_yaml(&text, &path.display().to_string())
+        Ok(crate::yaml::read(path)?)
     }
 
     /// The embedded default hospital.

@@ -61,22 +61,9 @@ pub struct Planned {
 /// A scenario file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    /// Unreadable file.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// Bad YAML or shape.
-    #[error("{path}: {message}")]
-    Parse {
-        /// The file.
-        path: String,
-        /// serde's message with field and position.
-        message: String,
-    },
+    /// The file could not be read or parsed.
+    #[error(transparent)]
+    File(#[from] crate::yaml::YamlError),
     /// A bad value.
     #[error("{path}: field `events[{index}].{field}`: {reason}")]
     Invalid {
@@ -94,16 +81,13 @@ pub enum ScenarioError {
 impl Scenario {
     /// Read and parse a scenario file.
     pub fn from_file(path: &Path) -> Result<Vec<Planned>, ScenarioError> {
-        let origin = path.display().to_string();
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { path: origin.clone(), source })?;
-        Self::from_yaml(&text, &origin)
+        let s: Scenario = crate::yaml::read(path)?;
+        s.plan(&path.display().to_string())
     }
 
     /// Parse and validate scenario text; `origin` names the file in errors.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Vec<Planned>, ScenarioError> {
-        let s: Scenario = serde_yaml::from_str(text)
-            .map_err(|e| ScenarioError::Parse { path: origin.to_string(), message: e.to_string() })?;
+        let s: Scenario = crate::yaml::parse(text, origin)?;
         s.plan(origin)
     }
 
