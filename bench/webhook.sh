@@ -3,7 +3,7 @@
 # process on loopback) posting distinct 10-alert groups. Prints throughput, acknowledgement
 # latency percentiles and the sidecar's peak RSS, then a flood far above its in-flight limit
 # (answered 503, memory bounded).
-#   bench/webhook.sh [seconds] [connections]
+#   [MAX_ITEMS=10000] [MAX_BYTES=268435456] bench/webhook.sh [seconds] [connections]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$(pwd)"
@@ -19,8 +19,8 @@ listen_address: 127.0.0.1:$PORT
 max_in_flight: 256
 queue:
   dir: $WORK/queue
-  max_items: 10000
-  max_bytes: 268435456
+  max_items: ${MAX_ITEMS:-10000}
+  max_bytes: ${MAX_BYTES:-268435456}
   fsync: true
 channels:
   file:

@@ -9,6 +9,7 @@
 //! - [`sidecar`]: the `wardwatch-sidecar` Alertmanager receiver: config, receiver, durable queue,
 //!   dispatcher.
 //! - [`notify`]: delivery channels (email, Slack, file) and retry decisions.
+//! - [`group_commit`]: concurrent writers sharing one fsync.
 //! - [`yaml`]: reading YAML files with errors that name the file.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -17,6 +18,7 @@ pub mod alert;
 pub mod clinical;
 pub mod exporter;
 pub mod exposition;
+pub mod group_commit;
 pub mod notify;
 pub mod sidecar;
 pub mod sim;

@@ -4,6 +4,7 @@
 //! and a record of what went out.
 
 use crate::alert::notification::Notification;
+use crate::group_commit::GroupCommit;
 use crate::notify::channel::{BoxFuture, Channel};
 use crate::notify::retry::Outcome;
 use std::io::Write;
@@ -18,28 +19,35 @@ pub struct FileChannel {
 struct Appender {
     path: PathBuf,
     file: Mutex<Option<std::fs::File>>,
+    commit: GroupCommit,
 }
 
 impl FileChannel {
     /// A channel writing to `path` (opened on first delivery, created if missing).
     pub fn new(path: PathBuf) -> Self {
-        Self { inner: Arc::new(Appender { path, file: Mutex::new(None) }) }
+        Self { inner: Arc::new(Appender { path, file: Mutex::new(None), commit: GroupCommit::default() }) }
     }
 }
 
 impl Appender {
     fn append(&self, line: &[u8]) -> std::io::Result<()> {
-        let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.is_none() {
-            *guard = Some(std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?);
-        }
-        let file = guard.as_mut().expect("opened above");
-        let result = file.write_all(line).and_then(|_| file.sync_data());
-        if result.is_err() {
-            // Reopen next time: the file may have been rotated or its disk replaced.
-            *guard = None;
-        }
-        result
+        let file = {
+            let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
+            if guard.is_none() {
+                *guard = Some(std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?);
+            }
+            let file = guard.as_mut().expect("opened above");
+            match file.write_all(line).and_then(|_| file.try_clone()) {
+                Ok(handle) => handle,
+                Err(e) => {
+                    // Reopen next time: the file may have been rotated or its disk replaced.
+                    *guard = None;
+                    return Err(e);
+                }
+            }
+        };
+        // Concurrent deliveries share one fdatasync.
+        self.commit.sync(|| file.sync_data())
     }
 }
 

@@ -485,6 +485,8 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Que
 struct Fs {
     dir: PathBuf,
     fsync: bool,
+    /// One group commit per directory, so concurrent renames share a directory `fsync`.
+    dir_syncs: std::sync::Mutex<std::collections::HashMap<PathBuf, Arc<crate::group_commit::GroupCommit>>>,
 }
 
 impl Fs {
@@ -494,7 +496,11 @@ impl Fs {
 
     fn sync_dir(&self, dir: &Path) -> Result<(), QueueError> {
         if self.fsync {
-            File::open(dir).and_then(|d| d.sync_all()).map_err(io_err("fsync directory", dir))?;
+            let group = {
+                let mut syncs = self.dir_syncs.lock().unwrap_or_else(|e| e.into_inner());
+                Arc::clone(syncs.entry(dir.to_path_buf()).or_default())
+            };
+            group.sync(|| File::open(dir).and_then(|d| d.sync_all())).map_err(io_err("fsync directory", dir))?;
         }
         Ok(())
     }
@@ -777,7 +783,7 @@ impl Inner {
     }
 
     fn open(cfg: QueueConfig) -> Result<(Self, Recovery), QueueError> {
-        let fs = Fs { dir: cfg.dir.clone(), fsync: cfg.fsync };
+        let fs = Fs { dir: cfg.dir.clone(), fsync: cfg.fsync, dir_syncs: Default::default() };
         fs.create_layout()?;
         let lock = fs.lock()?;
         let removed_tmp = fs.clean_tmp()?;
