@@ -283,11 +283,6 @@ impl ChannelState {
 pub struct Payload(Box<serde_json::value::RawValue>);
 
 impl Payload {
-    /// Encode a value as a payload.
-    pub fn from_value(value: &serde_json::Value) -> Result<Self, serde_json::Error> {
-        serde_json::value::to_raw_value(value).map(Payload)
-    }
-
     /// The JSON text.
     pub fn get(&self) -> &str {
         self.0.get()
@@ -1080,7 +1075,7 @@ impl Queue {
         &self,
         id: &str,
         channels: &[String],
-        payload: serde_json::Value,
+        payload: impl Serialize,
     ) -> Result<Enqueued, QueueError> {
         validate_id(id)?;
         check_channels(id, channels)?;
@@ -1093,7 +1088,7 @@ impl Queue {
             }
         };
         let channels = channels.iter().map(|c| (c.clone(), ChannelState::new_pending())).collect();
-        let payload = match Payload::from_value(&payload) {
+        let payload = match serde_json::value::to_raw_value(&payload).map(Payload) {
             Ok(p) => p,
             Err(source) => {
                 self.inner.index().release(id);

@@ -109,8 +109,7 @@ async fn accept(sidecar: &Sidecar, headers: &HeaderMap, body: Body) -> (&'static
         tracing::info!(id = %notification.id, status = notification.status.as_str(), "no channel takes this notification (send_resolved off)");
         return ("not_routed", json_ok(&notification.id, "not_routed"));
     }
-    let value = serde_json::to_value(&notification).expect("a notification always serialises");
-    match sidecar.queue.enqueue(&notification.id, &channels, value).await {
+    match sidecar.queue.enqueue(&notification.id, &channels, &notification).await {
         Ok(Enqueued::Stored { .. }) => {
             tracing::info!(id = %notification.id, status = notification.status.as_str(), alerts = notification.alerts.len(), channels = ?channels, "notification stored");
             sidecar.wake.notify_one();
