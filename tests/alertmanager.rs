@@ -76,6 +76,7 @@ async fn alertmanager_delivers_a_test_alert_through_the_sidecar_to_smtp() {
             sender: EmailSender::new(email_cfg.clone()).unwrap(),
             config: email_cfg,
             links: EmailLinks::default(),
+            history: None,
         }),
         Arc::new(FileChannel::new(dir.path().join("notifications.jsonl"))),
     ];

@@ -24,8 +24,12 @@ const PAYLOAD: &str = r#"{"receiver":"wardwatch","status":"firing","alerts":[{"s
 async fn start(dir: &std::path::Path, smtp: &SmtpServer, password: &str) -> (SocketAddr, Arc<Sidecar>) {
     let (queue, _) = Queue::open(QueueConfig::new(dir.join("queue"))).await.unwrap();
     let config = smtp.config(TlsMode::StartTls, password);
-    let email =
-        EmailChannel { sender: EmailSender::new(config.clone()).unwrap(), config, links: EmailLinks::default() };
+    let email = EmailChannel {
+        sender: EmailSender::new(config.clone()).unwrap(),
+        config,
+        links: EmailLinks::default(),
+        history: None,
+    };
     let channels: Vec<Arc<dyn Channel>> = vec![Arc::new(email)];
     let settings = Settings {
         max_body_bytes: 1 << 20,

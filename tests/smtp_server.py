@@ -68,7 +68,10 @@ def summarize(server, session, envelope):
     for part in msg.walk():
         if part.is_multipart():
             continue
-        parts.append({"content_type": part.get_content_type(), "content": part.get_content()})
+        content = part.get_content()
+        if isinstance(content, bytes):  # e.g. the inline chart (image/png): JSON holds no bytes
+            content = f"<{len(content)} bytes>"
+        parts.append({"content_type": part.get_content_type(), "content": content})
     return {
         "mail_from": envelope.mail_from,
         "rcpt_tos": envelope.rcpt_tos,

@@ -4,11 +4,20 @@
 //! backoff and durability belong to the dispatcher and the queue.
 
 use crate::alert::notification::Notification;
-use crate::notify::email::{self, Delivery, EmailConfig, EmailLinks, EmailSender};
+use crate::notify::chart;
+use crate::notify::email::{self, ChartPart, Delivery, EmailConfig, EmailLinks, EmailSender};
+use crate::notify::history::{self, PrometheusHistory};
 use crate::notify::retry::Outcome;
 use crate::notify::slack::{self, SlackSender};
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
+
+/// The history charted in an email: the last hour, one point every 30 s.
+const CHART_WINDOW: Duration = Duration::from_secs(3600);
+const CHART_STEP: Duration = Duration::from_secs(30);
+/// The chart's size in pixels.
+const CHART_SIZE: (u32, u32) = (640, 240);
 
 /// A boxed future, so channels can sit behind `dyn`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -46,6 +55,34 @@ pub struct EmailChannel {
     pub config: EmailConfig,
     /// Links put into messages.
     pub links: EmailLinks,
+    /// Where the chart of the recent history comes from; `None` sends emails without a chart.
+    pub history: Option<PrometheusHistory>,
+}
+
+impl EmailChannel {
+    /// The chart for `n`: the last hour of the first alert's expression (from its `generatorURL`;
+    /// a `<series> <op> <number>` rule charts the series and marks the number), fetched within the
+    /// history client's timeout. Nothing without history or expression; a failure is reported in
+    /// the email, never an obstacle to sending it.
+    async fn chart(&self, n: &Notification) -> ChartPart {
+        let Some(history) = &self.history else { return ChartPart::None };
+        let Some(alert) = n.alerts.first() else { return ChartPart::None };
+        let Some(expr) = history::expression_from_generator_url(&alert.generator_url) else { return ChartPart::None };
+        let (query, threshold) = history::split_threshold(&expr);
+        let end = chrono::Utc::now();
+        let fetch = history.fetch(&query, end, CHART_WINDOW, CHART_STEP);
+        let reason = match tokio::time::timeout(history.timeout(), fetch).await {
+            Ok(Ok(series)) if series.iter().any(|s| !s.points.is_empty()) => {
+                let title = alert.labels.get("alertname").map_or("alert", String::as_str);
+                return ChartPart::Image(chart::render_png(title, &series, threshold, CHART_SIZE.0, CHART_SIZE.1));
+            }
+            Ok(Ok(_)) => format!("no samples of {query} in the last hour"),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("Prometheus did not answer within {:?}", history.timeout()),
+        };
+        tracing::warn!(notification = %n.id, %reason, "chart of recent history unavailable; sending the email without it");
+        ChartPart::Unavailable(reason)
+    }
 }
 
 impl Channel for EmailChannel {
@@ -54,7 +91,8 @@ impl Channel for EmailChannel {
     }
     fn deliver<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
-            let message = match email::build_message(n, &self.config, &self.links) {
+            let chart = self.chart(n).await;
+            let message = match email::build_message_with_chart(n, &self.config, &self.links, chart) {
                 Ok(m) => m,
                 Err(e) => return Outcome::Permanent { reason: format!("cannot build the message: {e}") },
             };

@@ -6,8 +6,10 @@
 //!   scoring line; and threading headers (see [Threading](#threading)).
 //! - [`EmailSender::send`] makes exactly one delivery attempt and classifies the outcome as a
 //!   [`Delivery`]: the dispatcher owns retries and the durable queue.
-//! - A chart of the recent history of the alerting vital sign (an inline PNG part) is planned in a
-//!   later issue; nothing renders it yet.
+//! - [`build_message_with_chart`] adds a chart of the recent history (see [`ChartPart`]): the
+//!   HTML part shows it from an inline PNG in a `multipart/related` part with Content-ID
+//!   [`CHART_CONTENT_ID`], or both parts say why it is unavailable. The channel fetches and renders
+//!   it (`notify::history`, `notify::chart`).
 //!
 //! # Threading
 //!
@@ -32,8 +34,9 @@
 use crate::alert::notification::{Notification, Scoring};
 use crate::alert::payload::{Alert, LabelSet, Status};
 use chrono::SecondsFormat;
+use lettre::message::header::ContentType;
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::PoolConfig;
@@ -168,6 +171,20 @@ pub enum EmailError {
     /// lettre refused to assemble the message.
     #[error("cannot build the email: {0}")]
     Build(#[from] lettre::error::Error),
+}
+
+/// Content-ID of the inline chart image, without angle brackets; the HTML refers to it as `cid:`.
+pub const CHART_CONTENT_ID: &str = "history@wardwatch";
+
+/// The chart of the recent history an email carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChartPart {
+    /// A PNG, shown inline in the HTML part.
+    Image(Vec<u8>),
+    /// No chart, and why: both parts say "Chart of recent history unavailable: <reason>".
+    Unavailable(String),
+    /// No chart and nothing said about it.
+    None,
 }
 
 /// Outcome of one delivery attempt, for the dispatcher to map onto its retry policy.
@@ -414,8 +431,11 @@ fn text_alert(out: &mut String, i: usize, a: &Alert, n: &Notification, links: &E
 }
 
 /// The text/plain part.
-fn text_body(n: &Notification, links: &EmailLinks) -> String {
+fn text_body(n: &Notification, links: &EmailLinks, chart: &ChartPart) -> String {
     let mut out = format!("{}\n\nScoring: {}\n", subject(n), scoring_line(&n.scoring));
+    if let ChartPart::Unavailable(reason) = chart {
+        let _ = writeln!(out, "Chart of recent history unavailable: {reason}");
+    }
     let _ =
         writeln!(out, "Group: {} (receiver {}, received {})", matchers(&n.group_labels), n.receiver, ts(n.received_at));
     for (i, a) in n.alerts.iter().enumerate() {
@@ -474,8 +494,22 @@ fn html_alert(out: &mut String, i: usize, a: &Alert, n: &Notification, links: &E
     out.push_str("</div>");
 }
 
+/// The chart, or why there is none, as HTML.
+fn html_chart(out: &mut String, chart: &ChartPart) {
+    match chart {
+        ChartPart::Image(_) => {
+            let _ = write!(out, "<p><img src=\"cid:{CHART_CONTENT_ID}\" alt=\"recent history\"></p>");
+        }
+        ChartPart::Unavailable(reason) => {
+            let _ =
+                write!(out, "<p style=\"color:#888\">Chart of recent history unavailable: {}</p>", html_escape(reason));
+        }
+        ChartPart::None => {}
+    }
+}
+
 /// The text/html part; every label and annotation value is escaped.
-fn html_body(n: &Notification, links: &EmailLinks) -> String {
+fn html_body(n: &Notification, links: &EmailLinks, chart: &ChartPart) -> String {
     let mut out = String::from("<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head>");
     let _ = write!(
         out,
@@ -487,6 +521,7 @@ fn html_body(n: &Notification, links: &EmailLinks) -> String {
         html_escape(&n.receiver),
         ts(n.received_at)
     );
+    html_chart(&mut out, chart);
     for (i, a) in n.alerts.iter().enumerate() {
         html_alert(&mut out, i, a, n, links);
     }
@@ -502,8 +537,32 @@ fn mailbox(field: &'static str, value: &str) -> Result<Mailbox, EmailError> {
     value.parse().map_err(|source| EmailError::Address { field, value: value.to_string(), source })
 }
 
-/// Build the email for a notification; see the [module docs](self) for headers and threading.
+/// Build the email for a notification, without a chart; see the [module docs](self) for headers
+/// and threading.
 pub fn build_message(n: &Notification, cfg: &EmailConfig, links: &EmailLinks) -> Result<Message, EmailError> {
+    build_message_with_chart(n, cfg, links, ChartPart::None)
+}
+
+/// The body: `multipart/alternative` of text and HTML; with an image, the HTML and the inline PNG
+/// form a `multipart/related` part.
+fn body(n: &Notification, links: &EmailLinks, chart: &ChartPart) -> MultiPart {
+    let (text, html) = (text_body(n, links, chart), html_body(n, links, chart));
+    let ChartPart::Image(png) = chart else { return MultiPart::alternative_plain_html(text, html) };
+    let image = Attachment::new_inline(CHART_CONTENT_ID.to_string())
+        .body(png.clone(), ContentType::parse("image/png").expect("a valid MIME type"));
+    MultiPart::alternative()
+        .singlepart(SinglePart::plain(text))
+        .multipart(MultiPart::related().singlepart(SinglePart::html(html)).singlepart(image))
+}
+
+/// Build the email for a notification with `chart` (see [`ChartPart`]); see the
+/// [module docs](self) for headers and threading.
+pub fn build_message_with_chart(
+    n: &Notification,
+    cfg: &EmailConfig,
+    links: &EmailLinks,
+    chart: ChartPart,
+) -> Result<Message, EmailError> {
     if cfg.to.is_empty() {
         return Err(EmailError::NoRecipients);
     }
@@ -521,7 +580,7 @@ pub fn build_message(n: &Notification, cfg: &EmailConfig, links: &EmailLinks) ->
         .raw_header(raw("Auto-Submitted", "auto-generated"))
         .raw_header(raw("X-Wardwatch-Notification", &n.id))
         .raw_header(raw("X-Wardwatch-Status", n.status.as_str()))
-        .multipart(MultiPart::alternative_plain_html(text_body(n, links), html_body(n, links)))?;
+        .multipart(body(n, links, &chart))?;
     Ok(msg)
 }
 
@@ -755,16 +814,57 @@ mod tests {
         assert!(raw.contains("text/plain") && raw.contains("text/html"), "{raw}");
         assert_eq!(msg.headers().get_raw("Auto-Submitted"), Some("auto-generated"));
 
-        let text = text_body(&n, &links());
+        let text = text_body(&n, &links(), &ChartPart::None);
         assert!(text.contains("note = <script>alert(1)</script>"), "{text}");
         assert!(text.contains("Scoring: unscored: rescoring is not enabled"), "{text}");
         assert!(text.contains("summary: SpO2 88% < 90% for 10 s"), "{text}");
 
-        let html = html_body(&n, &links());
+        let html = html_body(&n, &links(), &ChartPart::None);
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
         assert!(html.contains("Check probe &amp; patient"), "{html}");
         assert!(html.contains("unscored: rescoring is not enabled"), "{html}");
+    }
+
+    #[test]
+    fn chart_image_is_an_inline_png_related_to_the_html() {
+        let png = b"\x89PNG\r\n\x1a\nnot really".to_vec();
+        let msg = build_message_with_chart(&notification(), &config(25), &links(), ChartPart::Image(png)).unwrap();
+        let raw = String::from_utf8(msg.formatted()).unwrap();
+        let (alt, rel, img) =
+            (raw.find("multipart/alternative"), raw.find("multipart/related"), raw.find("Content-Type: image/png"));
+        assert!(alt < rel && rel < img && alt.is_some(), "alternative > related > image: {raw}");
+        assert!(raw.contains("Content-ID: <history@wardwatch>"), "{raw}");
+        assert!(raw.contains("Content-Disposition: inline"), "{raw}");
+        let html = html_body(&notification(), &links(), &ChartPart::Image(Vec::new()));
+        assert!(html.contains("<img src=\"cid:history@wardwatch\" alt=\"recent history\">"), "{html}");
+        assert!(!text_body(&notification(), &links(), &ChartPart::Image(Vec::new())).contains("unavailable"));
+    }
+
+    #[test]
+    fn unavailable_chart_is_explained_in_both_parts() {
+        let chart = ChartPart::Unavailable("Prometheus did not answer within 5s <x>".into());
+        let msg = build_message_with_chart(&notification(), &config(25), &links(), chart.clone()).unwrap();
+        let raw = String::from_utf8(msg.formatted()).unwrap();
+        assert!(!raw.contains("multipart/related") && !raw.contains("image/png"), "{raw}");
+        let text = text_body(&notification(), &links(), &chart);
+        assert!(
+            text.contains("Chart of recent history unavailable: Prometheus did not answer within 5s <x>"),
+            "{text}"
+        );
+        let html = html_body(&notification(), &links(), &chart);
+        assert!(html.contains("Chart of recent history unavailable: Prometheus did not answer within 5s &lt;x&gt;"));
+    }
+
+    #[test]
+    fn build_message_has_no_chart() {
+        let plain = build_message(&notification(), &config(25), &links()).unwrap();
+        let none = build_message_with_chart(&notification(), &config(25), &links(), ChartPart::None).unwrap();
+        let raw = String::from_utf8(plain.formatted()).unwrap();
+        assert!(!raw.contains("Chart of recent history") && !raw.contains("cid:"), "{raw}");
+        assert_eq!(plain.headers().get_raw("Message-ID"), none.headers().get_raw("Message-ID"));
+        let none_raw = String::from_utf8(none.formatted()).unwrap();
+        assert!(!none_raw.contains("Chart of recent history") && !none_raw.contains("cid:"));
     }
 
     #[test]

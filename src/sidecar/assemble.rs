@@ -10,9 +10,14 @@ use super::{RouteFn, Settings, Sidecar};
 use crate::notify::channel::{Channel, EmailChannel, SlackChannel};
 use crate::notify::email::{EmailError, EmailSender};
 use crate::notify::file::FileChannel;
+use crate::notify::history::PrometheusHistory;
 use crate::notify::retry::Backoff;
 use crate::notify::slack::{SlackError, SlackSender};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// Bound on fetching the history charted in an email, so a chart never holds up an alert for long.
+const HISTORY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Delivery attempts in flight at once.
 const DISPATCH_CONCURRENCY: usize = 16;
@@ -34,6 +39,19 @@ pub enum AssembleError {
     Slack(#[from] SlackError),
 }
 
+/// The Prometheus the email channel charts the recent history from, if `links.prometheus_url` is
+/// set; without one (or if its client cannot be built) emails go out without a chart.
+fn history_client(url: Option<&str>) -> Option<PrometheusHistory> {
+    let url = url.filter(|u| !u.trim().is_empty())?;
+    match PrometheusHistory::new(url, HISTORY_TIMEOUT) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            tracing::warn!(error = %e, "emails will carry no chart of recent history");
+            None
+        }
+    }
+}
+
 /// Read secrets, open the queue, build the channels; `Sidecar` ready to serve.
 pub async fn assemble(cfg: Validated) -> Result<Arc<Sidecar>, AssembleError> {
     let secrets: ResolvedSecrets = cfg.resolve_secrets()?;
@@ -48,7 +66,8 @@ pub async fn assemble(cfg: Validated) -> Result<Arc<Sidecar>, AssembleError> {
     let mut channels: Vec<Arc<dyn Channel>> = Vec::new();
     if let Some(config) = cfg.email_config(&secrets) {
         let sender = EmailSender::new(config.clone())?;
-        channels.push(Arc::new(EmailChannel { sender, config, links: cfg.links.email_links() }));
+        let history = history_client(cfg.links.prometheus_url.as_deref());
+        channels.push(Arc::new(EmailChannel { sender, config, links: cfg.links.email_links(), history }));
     }
     if let Some(config) = cfg.slack_config(&secrets) {
         channels.push(Arc::new(SlackChannel { sender: SlackSender::new(config)?, links: cfg.links.slack_links() }));

@@ -1,0 +1,352 @@
+//! The recent history of an alert's expression, from Prometheus, for the chart in an email.
+//!
+//! - [`expression_from_generator_url`] takes the PromQL out of an alert's `generatorURL`
+//!   (`http://host:9090/graph?g0.expr=<urlencoded PromQL>&g0.tab=1`).
+//! - [`split_threshold`] turns a rule such as `spo2 < 90` into the series to chart (`spo2`) and
+//!   the threshold to mark (90): the rule itself only has samples while it breaches.
+//! - [`PrometheusHistory::fetch`] runs a range query (`/api/v1/query_range`) within a timeout,
+//!   never panics, and caps what it keeps at [`MAX_SERIES`] series of [`MAX_POINTS`] points.
+
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Series kept from one query: the first ones Prometheus returns.
+pub const MAX_SERIES: usize = 8;
+/// Points kept per series: the most recent ones. The step is widened so a window needs no more.
+pub const MAX_POINTS: usize = 2000;
+/// Largest response body read, so a runaway query cannot exhaust memory.
+const MAX_BODY_BYTES: usize = 16 << 20;
+
+/// The PromQL expression of a Prometheus `generatorURL` (`g0.expr`), if it has a non-empty one.
+pub fn expression_from_generator_url(url: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    let query = query.split_once('#').map_or(query, |(q, _)| q);
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).ok()?;
+    pairs.into_iter().find(|(k, _)| k == "g0.expr").map(|(_, v)| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+/// Byte offset and length of the first comparison operator outside brackets and strings.
+fn top_level_comparison(expr: &str) -> Option<(usize, usize)> {
+    let b = expr.as_bytes();
+    let (mut depth, mut quote, mut i) = (0i32, None::<u8>, 0);
+    while i < b.len() {
+        let c = b[i];
+        match quote {
+            Some(q) if c == b'\\' && q != b'`' => i += 1,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                b'"' | b'\'' | b'`' => quote = Some(c),
+                b'(' | b'{' | b'[' => depth += 1,
+                b')' | b'}' | b']' => depth -= 1,
+                b'<' | b'>' | b'=' | b'!' if depth == 0 => {
+                    let two = b.get(i + 1) == Some(&b'=');
+                    if (c == b'=' || c == b'!') && !two {
+                        return None; // `=~`, `!~` or a stray `=`: not a comparison
+                    }
+                    return Some((i, if two { 2 } else { 1 }));
+                }
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Split `<expr> <op> <number>` into the expression to chart and the threshold; anything else
+/// (no comparison, a non-numeric right side, `bool`) is returned whole with no threshold.
+pub fn split_threshold(expr: &str) -> (String, Option<f64>) {
+    let whole = (expr.trim().to_string(), None);
+    let Some((at, len)) = top_level_comparison(expr) else { return whole };
+    let (lhs, rhs) = (expr[..at].trim(), expr[at + len..].trim());
+    match rhs.parse::<f64>() {
+        Ok(t) if t.is_finite() && !lhs.is_empty() => (lhs.to_string(), Some(t)),
+        _ => whole,
+    }
+}
+
+/// One series of a range query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Its labels (`__name__` included when Prometheus returns it).
+    pub labels: BTreeMap<String, String>,
+    /// Samples as (Unix time in seconds, value), oldest first; values may be NaN or infinite.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Why the history could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// The base URL is not an http(s) URL.
+    #[error("invalid Prometheus URL {0:?}: must start with http:// or https://")]
+    Url(String),
+    /// The HTTP client could not be set up.
+    #[error("cannot set up the HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+    /// No complete answer within the timeout.
+    #[error("Prometheus did not answer within {0:?}")]
+    Timeout(Duration),
+    /// Connecting, sending or reading failed.
+    #[error("request to Prometheus failed: {0}")]
+    Request(#[source] reqwest::Error),
+    /// Prometheus answered with a non-success HTTP status and no error of its own.
+    #[error("Prometheus answered HTTP {status}: {body}")]
+    Status {
+        /// The HTTP status code.
+        status: u16,
+        /// The start of the body.
+        body: String,
+    },
+    /// Prometheus reported an error (`"status": "error"`), e.g. a PromQL parse error.
+    #[error("Prometheus error ({kind}): {message}")]
+    Prometheus {
+        /// Its `errorType`, e.g. `bad_data`.
+        kind: String,
+        /// Its `error` text.
+        message: String,
+    },
+    /// The answer is not the JSON a range query returns.
+    #[error("unexpected answer from Prometheus: {0}")]
+    Json(String),
+    /// The answer is larger than the sidecar reads.
+    #[error("Prometheus answer exceeds {0} bytes")]
+    TooLarge(usize),
+}
+
+/// The JSON envelope of every Prometheus API answer.
+#[derive(serde::Deserialize)]
+struct ApiResponse {
+    status: String,
+    #[serde(default)]
+    data: Option<MatrixData>,
+    #[serde(default, rename = "errorType")]
+    error_type: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// `data` of a range query.
+#[derive(serde::Deserialize)]
+struct MatrixData {
+    #[serde(rename = "resultType")]
+    result_type: String,
+    result: Vec<MatrixSeries>,
+}
+
+/// One series of `data.result`: `values` are `[unix seconds, "value"]`.
+#[derive(serde::Deserialize)]
+struct MatrixSeries {
+    #[serde(default)]
+    metric: BTreeMap<String, String>,
+    #[serde(default)]
+    values: Vec<(f64, String)>,
+}
+
+/// Queries one Prometheus server for the recent history of an expression.
+#[derive(Debug, Clone)]
+pub struct PrometheusHistory {
+    base_url: String,
+    client: reqwest::Client,
+    timeout: Duration,
+}
+
+impl PrometheusHistory {
+    /// A client for the Prometheus at `base_url` (e.g. `http://prometheus:9090`); every fetch is
+    /// bounded by `timeout`, connecting included.
+    pub fn new(base_url: &str, timeout: Duration) -> Result<Self, HistoryError> {
+        let base = base_url.trim().trim_end_matches('/');
+        let host = base
+            .split_once("://")
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"));
+        if host.is_none_or(|(_, rest)| rest.is_empty()) {
+            return Err(HistoryError::Url(base_url.to_string()));
+        }
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .user_agent(concat!("wardwatch/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(HistoryError::Client)?;
+        Ok(Self { base_url: base.to_string(), client, timeout })
+    }
+
+    /// The bound on one fetch.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The base URL queried, without trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The samples of `expr` over `window` ending at `end`, every `step` (widened so no series has
+    /// more than [`MAX_POINTS`] points); at most [`MAX_SERIES`] series.
+    pub async fn fetch(
+        &self,
+        expr: &str,
+        end: DateTime<Utc>,
+        window: Duration,
+        step: Duration,
+    ) -> Result<Vec<Series>, HistoryError> {
+        let window_s = window.as_secs_f64().max(1.0);
+        let step_s = step.as_secs_f64().max(window_s / (MAX_POINTS - 1) as f64).max(0.001);
+        let end_s = end.timestamp_millis() as f64 / 1000.0;
+        let params = [
+            ("query", expr.to_string()),
+            ("start", format!("{:.3}", end_s - window_s)),
+            ("end", format!("{end_s:.3}")),
+            ("step", format!("{step_s:.3}")),
+        ];
+        let request = self.request(&params);
+        let (status, body) = match tokio::time::timeout(self.timeout, request).await {
+            Ok(result) => result?,
+            Err(_) => return Err(HistoryError::Timeout(self.timeout)),
+        };
+        parse_matrix(status, &body)
+    }
+
+    /// POST the range query; the HTTP status and the body (at most [`MAX_BODY_BYTES`]).
+    async fn request(&self, params: &[(&str, String)]) -> Result<(u16, Vec<u8>), HistoryError> {
+        let url = format!("{}/api/v1/query_range", self.base_url);
+        let timeout = self.timeout;
+        let map =
+            |e: reqwest::Error| if e.is_timeout() { HistoryError::Timeout(timeout) } else { HistoryError::Request(e) };
+        let mut resp = self.client.post(url).form(params).send().await.map_err(map)?;
+        let status = resp.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(map)? {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(HistoryError::TooLarge(MAX_BODY_BYTES));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status, body))
+    }
+}
+
+/// The series of a range query's answer, or the error it reports.
+fn parse_matrix(status: u16, body: &[u8]) -> Result<Vec<Series>, HistoryError> {
+    let parsed: Result<ApiResponse, _> = serde_json::from_slice(body);
+    let api = match parsed {
+        Ok(api) => api,
+        Err(_) if !(200..300).contains(&status) => {
+            let text: String = String::from_utf8_lossy(body).chars().take(200).collect();
+            return Err(HistoryError::Status { status, body: text.trim().to_string() });
+        }
+        Err(e) => return Err(HistoryError::Json(e.to_string())),
+    };
+    if api.status != "success" {
+        let kind = api.error_type.unwrap_or_else(|| "unknown".into());
+        let message = api.error.unwrap_or_else(|| format!("status {:?} (HTTP {status})", api.status));
+        return Err(HistoryError::Prometheus { kind, message });
+    }
+    let data = api.data.ok_or_else(|| HistoryError::Json("`data` is missing".into()))?;
+    if data.result_type != "matrix" {
+        return Err(HistoryError::Json(format!("resultType {:?}, expected \"matrix\"", data.result_type)));
+    }
+    Ok(data.result.into_iter().take(MAX_SERIES).map(series).collect())
+}
+
+/// One series, its values parsed (`NaN`, `+Inf` included; unparsable ones become NaN) and its
+/// points capped at the most recent [`MAX_POINTS`].
+fn series(m: MatrixSeries) -> Series {
+    let skip = m.values.len().saturating_sub(MAX_POINTS);
+    let points = m.values.into_iter().skip(skip).map(|(t, v)| (t, v.parse().unwrap_or(f64::NAN))).collect();
+    Series { labels: m.metric, points }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generator_url_expression_is_url_decoded() {
+        let url = "http://prometheus:9090/graph?g0.expr=wardwatch_spo2_percent%7Bward%3D%22icu-1%22%7D+%3C+90&g0.tab=1";
+        assert_eq!(expression_from_generator_url(url).as_deref(), Some("wardwatch_spo2_percent{ward=\"icu-1\"} < 90"));
+        let plus = "http://p/graph?g0.tab=1&g0.expr=rate%28x%5B5m%5D%29+%2B+1#frag";
+        assert_eq!(expression_from_generator_url(plus).as_deref(), Some("rate(x[5m]) + 1"));
+    }
+
+    #[test]
+    fn generator_url_without_expression_gives_none() {
+        for url in ["", "http://p/graph", "http://p/graph?g0.tab=1", "http://p/graph?g0.expr=&g0.tab=1", "%%?%%"] {
+            assert_eq!(expression_from_generator_url(url), None, "{url}");
+        }
+    }
+
+    #[test]
+    fn comparison_with_a_number_splits_into_series_and_threshold() {
+        assert_eq!(split_threshold("spo2{ward=\"icu-1\"} < 90"), ("spo2{ward=\"icu-1\"}".into(), Some(90.0)));
+        assert_eq!(split_threshold("avg_over_time(hr[5m]) >= 130.5"), ("avg_over_time(hr[5m])".into(), Some(130.5)));
+        assert_eq!(split_threshold("x != -1"), ("x".into(), Some(-1.0)));
+        assert_eq!(split_threshold("x{a!=\"b\", c=~\"d>\"} > 3"), ("x{a!=\"b\", c=~\"d>\"}".into(), Some(3.0)));
+    }
+
+    #[test]
+    fn other_expressions_are_charted_whole() {
+        for e in ["up", "a > b", "x > bool 3", "x > 3 and y < 2", "sum(x > 3)", "x > 0.9 * 100", "x > NaN", "> 3"] {
+            assert_eq!(split_threshold(e), (e.to_string(), None), "{e}");
+        }
+    }
+
+    #[test]
+    fn matrix_answer_is_parsed_and_capped() {
+        let mut result = Vec::new();
+        for i in 0..12 {
+            let values: Vec<_> = (0..MAX_POINTS + 5).map(|t| serde_json::json!([t, "1.5"])).collect();
+            result.push(serde_json::json!({"metric": {"i": i.to_string()}, "values": values}));
+        }
+        result[0]["values"][MAX_POINTS + 4] = serde_json::json!([1e9, "+Inf"]);
+        result[0]["values"][MAX_POINTS + 3] = serde_json::json!([1e9, "NaN"]);
+        let body = serde_json::json!({"status": "success", "data": {"resultType": "matrix", "result": result}});
+        let s = parse_matrix(200, body.to_string().as_bytes()).unwrap();
+        assert_eq!(s.len(), MAX_SERIES);
+        assert_eq!(s[0].labels.get("i").map(String::as_str), Some("0"));
+        assert_eq!(s[0].points.len(), MAX_POINTS);
+        assert_eq!(s[1].points[0], (5.0, 1.5), "the most recent points are kept");
+        assert!(s[0].points[MAX_POINTS - 1].1.is_infinite() && s[0].points[MAX_POINTS - 2].1.is_nan());
+    }
+
+    #[test]
+    fn prometheus_errors_carry_their_text() {
+        let body = r#"{"status":"error","errorType":"bad_data","error":"1:5: parse error: unclosed left parenthesis"}"#;
+        let e = parse_matrix(400, body.as_bytes()).unwrap_err();
+        assert!(matches!(&e, HistoryError::Prometheus { kind, .. } if kind == "bad_data"), "{e:?}");
+        assert!(e.to_string().contains("unclosed left parenthesis"), "{e}");
+    }
+
+    #[test]
+    fn http_status_and_bad_json_are_errors_not_panics() {
+        let e = parse_matrix(502, b"<html>Bad Gateway</html>").unwrap_err();
+        assert!(matches!(&e, HistoryError::Status { status: 502, body } if body.contains("Bad Gateway")), "{e:?}");
+        assert!(matches!(parse_matrix(200, b"{\"status\":"), Err(HistoryError::Json(_))));
+        let vector = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
+        assert!(matches!(parse_matrix(200, vector.as_bytes()), Err(HistoryError::Json(m)) if m.contains("vector")));
+        assert!(matches!(parse_matrix(200, br#"{"status":"success"}"#), Err(HistoryError::Json(_))));
+    }
+
+    #[test]
+    fn invalid_base_urls_are_refused() {
+        for url in ["prometheus:9090", "ftp://p", "", "http://"] {
+            assert!(matches!(PrometheusHistory::new(url, Duration::from_secs(1)), Err(HistoryError::Url(_))), "{url}");
+        }
+        let h = PrometheusHistory::new("http://p:9090/", Duration::from_secs(1)).unwrap();
+        assert_eq!(h.base_url(), "http://p:9090");
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_times_out() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hold = tokio::spawn(async move { listener.accept().await.map(|(sock, _)| sock) });
+        let h = PrometheusHistory::new(&format!("http://{addr}"), Duration::from_millis(300)).unwrap();
+        let started = std::time::Instant::now();
+        let e = h.fetch("up", Utc::now(), Duration::from_secs(3600), Duration::from_secs(30)).await.unwrap_err();
+        assert!(matches!(e, HistoryError::Timeout(_)), "{e:?}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        drop(hold);
+    }
+}
