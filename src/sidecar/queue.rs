@@ -8,7 +8,9 @@
 //!   LOCK                              flock(2)-held while a Queue is open: one process per directory
 //!   00000000000000000042-<id>.json    one pending item (seq zero-padded to 20 digits, then its id)
 //!   tmp/                              files being written; anything here at open is a leftover, deleted
-//!   seen/<id>                         "recently completed" marker: {"done_at","seq","outcome"} JSON
+//!   seen/<id>                         "recently completed" marker: a delivered item's own file,
+//!                                     renamed here (retired at its mtime), or for a dead letter
+//!                                     {"done_at","seq","outcome"} JSON
 //!   dead/<seq:020>-<id>.json          items where at least one channel gave up, with per-channel errors
 //!   corrupt/<name>                    files that failed their checksum or parse at open (quarantined)
 //! ```
@@ -47,8 +49,9 @@
 //!    [`QueueConfig::seen_retention`] ago (its `seen/<id>` marker), gets [`Enqueued::Duplicate`]
 //!    and nothing is written. Concurrent enqueues of one id are serialised: the second waits for
 //!    the first's write and then reports `Duplicate` (or stores it, if the first failed).
-//! 3. An item file is removed only after all its channels are delivered or dead, and only after
-//!    its `dead/` copy (if any channel is dead) and its `seen/` marker are durable.
+//! 3. An item file leaves the queue directory only after all its channels are delivered or dead:
+//!    when all were delivered it is renamed into `seen/` (it becomes the marker); when one is
+//!    dead it is removed only after its `dead/` copy and its `seen/` marker are durable.
 //! 4. Seqs are unique among the files on disk and increase: at open the next seq is one past the
 //!    largest seq found in the queue, `dead/`, `corrupt/` and the `seen/` markers.
 //! 5. The in-memory index mirrors what is visible on disk. Writes to one item are serialised by a
@@ -66,6 +69,7 @@
 //! | completion: before `dead/` copy or `seen/` marker durable | item file with the old state | the last channel is attempted again; a `dead/` copy, if written, is overwritten later |
 //! | completion: marker durable, item not yet removed | item file **and** `seen/<id>` | item is pending (the file wins); the marker is rewritten when it completes again |
 //! | completion: item removed | `seen/<id>` (+ `dead/` copy) | nothing pending; re-sends of the id are `Duplicate` until the marker expires |
+//! | delivered: rename of the item file into `seen/` not yet durable | item file, or `seen/<id>` | either pending (the last channel is attempted again) or done: the rename is atomic, so never both and never neither |
 //! | any torn write outside `tmp/` (should not happen: only renames reach the queue dir) | bad checksum | moved to `corrupt/`, logged, counted |
 //!
 //! Delivery is therefore *at least once* per channel: the only way to deliver twice is a crash
@@ -521,6 +525,14 @@ impl Fs {
         self.sync_dir(parent).map_err(|error| WriteFailure { error, visible: true })
     }
 
+    /// Rename a finished item file into `seen/`, then fsync both directories.
+    fn retire(&self, item: &Path, marker: &Path) -> Result<(), WriteFailure> {
+        fs::rename(item, marker).map_err(|e| WriteFailure::hidden(io_err("rename", item)(e)))?;
+        let visible = |error| WriteFailure { error, visible: true };
+        self.sync_dir(marker.parent().unwrap_or(&self.dir)).map_err(visible)?;
+        self.sync_dir(item.parent().unwrap_or(&self.dir)).map_err(visible)
+    }
+
     /// Remove `path` and fsync its directory.
     fn remove(&self, path: &Path) -> Result<(), WriteFailure> {
         fs::remove_file(path).map_err(|e| WriteFailure::hidden(io_err("remove", path)(e)))?;
@@ -677,12 +689,16 @@ impl Fs {
                 continue;
             }
             let path = dir.join(&id);
-            let (done_at, seq) = match fs::read(&path).ok().and_then(|b| serde_json::from_slice::<SeenMarker>(&b).ok())
-            {
+            let bytes = fs::read(&path).ok();
+            let marker = bytes.as_deref().and_then(|b| serde_json::from_slice::<SeenMarker>(b).ok());
+            // A delivered item's own file serves as its marker: its seq, and when it was retired.
+            let retired = || bytes.as_deref().and_then(|b| decode(b).ok()).map(|item| item.seq);
+            let (done_at, seq) = match marker {
                 Some(m) => (m.done_at, m.seq),
                 None => {
+                    let seq = retired().unwrap_or(0);
                     let modified = fs::metadata(&path).and_then(|m| m.modified()).map_err(io_err("stat", &path))?;
-                    (DateTime::<Utc>::from(modified), 0)
+                    (DateTime::<Utc>::from(modified), seq)
                 }
             };
             if still_remembered(done_at, keep, now) {
@@ -943,13 +959,18 @@ impl Inner {
                 item.channels.iter().map(|(ch, st)| (ch.as_str(), st.last_error.as_deref())).collect();
             warn!(id = item.id, file = %dest.display(), ?reasons, "alert moved to dead letters: a channel gave up");
         }
-        let outcome = if dead { DeliveryState::Dead } else { DeliveryState::Delivered };
-        let marker = SeenMarker { done_at: now, seq: item.seq, outcome };
-        let marker =
-            serde_json::to_vec(&marker).map_err(|source| QueueError::Encode { id: item.id.clone(), source })?;
         let seen_path = self.fs.sub(SEEN_DIR).join(&item.id);
-        self.fs.write_atomic(&format!("seen-{}.tmp", item.id), &seen_path, &marker).map_err(|f| f.error)?;
-        let removed = self.fs.remove(&self.fs.dir.join(&name));
+        let removed = if dead {
+            let marker = SeenMarker { done_at: now, seq: item.seq, outcome: DeliveryState::Dead };
+            let marker =
+                serde_json::to_vec(&marker).map_err(|source| QueueError::Encode { id: item.id.clone(), source })?;
+            self.fs.write_atomic(&format!("seen-{}.tmp", item.id), &seen_path, &marker).map_err(|f| f.error)?;
+            self.fs.remove(&self.fs.dir.join(&name))
+        } else {
+            // Delivered: the item file itself becomes the seen marker. One rename retires it, with
+            // no new file to write and fsync; its directories' syncs are shared (group commit).
+            self.fs.retire(&self.fs.dir.join(&name), &seen_path)
+        };
         if let Err(failure) = &removed {
             if !failure.visible {
                 return removed.map_err(|f| f.error);
