@@ -20,7 +20,7 @@ use std::time::Duration;
 const HISTORY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Delivery attempts in flight at once.
-const DISPATCH_CONCURRENCY: usize = 16;
+const DISPATCH_CONCURRENCY: usize = 32;
 
 /// Why the sidecar could not start.
 #[derive(Debug, thiserror::Error)]

@@ -29,6 +29,12 @@ pub async fn run(sidecar: Arc<Sidecar>, mut shutdown: tokio::sync::watch::Receiv
     let mut in_flight: HashSet<String> = HashSet::new();
     let mut tasks: JoinSet<String> = JoinSet::new();
     loop {
+        // Reap every finished attempt first: a finished task still counts in `tasks.len()`.
+        while let Some(done) = tasks.try_join_next() {
+            if let Ok(id) = done {
+                in_flight.remove(&id);
+            }
+        }
         let capacity = sidecar.settings.dispatch_concurrency.saturating_sub(tasks.len());
         if capacity > 0 {
             for item in sidecar.queue.due_except(Utc::now(), capacity, |id| in_flight.contains(id)).await {
