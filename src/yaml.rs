@@ -1,4 +1,5 @@
-//! Reading YAML files (hospital, scenario, sidecar configuration) with errors that name the file.
+//! Reading YAML files (hospital, scenario, sidecar configuration) with errors that name the file
+//! and, for a bad value, the field.
 
 use serde::de::DeserializeOwned;
 use std::path::Path;
@@ -22,6 +23,25 @@ pub enum YamlError {
         /// serde's message, which names the field and position.
         message: String,
     },
+}
+
+/// A field of a configuration file that holds a value the program cannot use.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: field `{field}`: {reason}")]
+pub struct FieldError {
+    /// The file (or `<embedded default>`).
+    pub path: String,
+    /// Dotted path of the field, e.g. `departments[1].wards[0].beds`.
+    pub field: String,
+    /// What is wrong and what would be right.
+    pub reason: String,
+}
+
+impl FieldError {
+    /// The error for `field` of `path`.
+    pub fn new(path: &str, field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self { path: path.to_string(), field: field.into(), reason: reason.into() }
+    }
 }
 
 /// Parse YAML text; `origin` names the file in errors.

@@ -52,15 +52,8 @@ pub enum ConfigError {
     #[error(transparent)]
     File(#[from] crate::yaml::YamlError),
     /// A field holds a value the sidecar cannot use.
-    #[error("{path}: field `{field}`: {reason}")]
-    Invalid {
-        /// The file (or `<embedded default>`).
-        path: String,
-        /// Dotted path of the field, e.g. `routes[1].channels[0]`.
-        field: String,
-        /// What is wrong and what would be right.
-        reason: String,
-    },
+    #[error(transparent)]
+    Invalid(#[from] crate::yaml::FieldError),
     /// A secret could not be resolved; the message never contains the secret.
     #[error("secret `{field}`: {reason}")]
     Secret {
@@ -633,7 +626,8 @@ impl SidecarConfig {
 
     /// Check every field without any I/O; `origin` names the file in the error.
     pub fn validate(&self, origin: &str) -> Result<Validated, ConfigError> {
-        self.check().map_err(|(field, reason)| ConfigError::Invalid { path: origin.to_string(), field, reason })
+        self.check()
+            .map_err(|(field, reason)| ConfigError::Invalid(crate::yaml::FieldError::new(origin, field, reason)))
     }
 
     fn check(&self) -> Check<Validated> {
@@ -1009,10 +1003,12 @@ impl Overrides {
     /// Apply the flags to `cfg` (pure). A secret flag for a channel the configuration does not
     /// have is an error naming that channel.
     pub fn apply(&self, cfg: &mut SidecarConfig, origin: &str) -> Result<(), ConfigError> {
-        let missing = |field: &str, flag: &str| ConfigError::Invalid {
-            path: origin.to_string(),
-            field: field.to_string(),
-            reason: format!("{flag} is set but this channel is not configured"),
+        let missing = |field: &str, flag: &str| {
+            ConfigError::Invalid(crate::yaml::FieldError::new(
+                origin,
+                field,
+                format!("{flag} is set but this channel is not configured"),
+            ))
         };
         if let Some(addr) = &self.listen_address {
             cfg.listen_address = addr.clone();

@@ -17,15 +17,8 @@ pub enum ConfigError {
     #[error(transparent)]
     File(#[from] crate::yaml::YamlError),
     /// A field holds a value the simulation cannot use.
-    #[error("{path}: field `{field}`: {reason}")]
-    Invalid {
-        /// The file (or "<embedded default>").
-        path: String,
-        /// Dotted path of the field, e.g. `departments[1].wards[0].beds`.
-        field: String,
-        /// What is wrong and what would be right.
-        reason: String,
-    },
+    #[error(transparent)]
+    Invalid(#[from] crate::yaml::FieldError),
 }
 
 /// Kind of department; sets acuity (how sick patients are, how often they deteriorate) and monitoring.
@@ -260,7 +253,8 @@ impl HospitalConfig {
 
     /// Check every field; `origin` names the file in the error.
     pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
-        let invalid = |field: String, reason: String| ConfigError::Invalid { path: origin.to_string(), field, reason };
+        let invalid =
+            |field: String, reason: String| ConfigError::Invalid(crate::yaml::FieldError::new(origin, field, reason));
         if self.departments.is_empty() {
             return Err(invalid("departments".into(), "at least one department is required".into()));
         }
