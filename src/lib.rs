@@ -9,6 +9,8 @@
 //! - [`sidecar`]: the `wardwatch-sidecar` Alertmanager receiver: config, receiver, durable queue,
 //!   dispatcher.
 //! - [`notify`]: delivery channels (email, Slack, file) and retry decisions.
+//! - [`ml`]: anomaly detection: isolation forest, a streaming detector, NAB scoring.
+//! - [`rescore`]: the sidecar's rescoring of alerts: history, features, score, decision, audit.
 //! - [`group_commit`]: concurrent writers sharing one fsync.
 //! - [`yaml`]: reading YAML files with errors that name the file.
 #![forbid(unsafe_code)]
@@ -19,7 +21,9 @@ pub mod clinical;
 pub mod exporter;
 pub mod exposition;
 pub mod group_commit;
+pub mod ml;
 pub mod notify;
+pub mod rescore;
 pub mod sidecar;
 pub mod sim;
 pub mod yaml;

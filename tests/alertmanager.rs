@@ -102,7 +102,7 @@ async fn alertmanager_delivers_a_test_alert_through_the_sidecar_to_smtp() {
     })
     .await;
     let alert = serde_json::json!([{
-        "labels": {"alertname": "SpO2Low", "severity": "critical", "department": "icu", "ward": "icu-1", "patient": "p00003"},
+        "labels": {"alertname": "HypoxiaDetected", "severity": "critical", "department": "icu", "ward": "icu-1", "patient": "p00003"},
         "annotations": {"summary": "SpO2 below 90% for 10 s"},
         "startsAt": chrono::Utc::now().to_rfc3339(),
         "generatorURL": "http://127.0.0.1:9090/graph"
@@ -114,7 +114,7 @@ async fn alertmanager_delivers_a_test_alert_through_the_sidecar_to_smtp() {
     let messages = smtp.messages();
     assert_eq!(messages.len(), 1, "one email: {messages:?}\nsmtp log: {}", smtp.log());
     let subject = messages[0]["subject"].as_str().unwrap_or_default();
-    assert!(subject.contains("SpO2Low") && subject.contains("p00003"), "subject {subject}");
+    assert!(subject.contains("HypoxiaDetected") && subject.contains("p00003"), "subject {subject}");
     assert!(subject.contains("FIRING"), "subject {subject}");
     let received = sc.telemetry.received.with_label_values(&["stored"]).get();
     assert_eq!(

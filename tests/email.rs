@@ -18,15 +18,15 @@ const PAYLOAD: &str = r#"{
   "receiver": "wardwatch", "status": "firing",
   "alerts": [{
     "status": "firing",
-    "labels": {"alertname": "SpO2Low", "severity": "critical", "ward": "icu-1", "patient": "p00003",
+    "labels": {"alertname": "HypoxiaDetected", "severity": "critical", "ward": "icu-1", "patient": "p00003",
                "bed": "<script>alert(1)</script>"},
     "annotations": {"summary": "SpO2 below 90% for 10 s"},
     "startsAt": "2026-11-22T01:00:00.123Z", "endsAt": "0001-01-01T00:00:00Z",
     "generatorURL": "http://prometheus:9090/graph?g0.expr=x", "fingerprint": "1a2b3c4d5e6f7a8b"
   }],
-  "groupLabels": {"alertname": "SpO2Low"}, "commonLabels": {"alertname": "SpO2Low"},
+  "groupLabels": {"alertname": "HypoxiaDetected"}, "commonLabels": {"alertname": "HypoxiaDetected"},
   "externalURL": "http://alertmanager:9093", "version": "4",
-  "groupKey": "{}:{alertname=\"SpO2Low\"}", "truncatedAlerts": 0
+  "groupKey": "{}:{alertname=\"HypoxiaDetected\"}", "truncatedAlerts": 0
 }"#;
 
 fn notification(status: Status) -> Notification {
@@ -56,7 +56,7 @@ async fn starttls_with_auth_delivers_one_message() {
     let stored = server.messages();
     assert_eq!(stored.len(), 1, "{stored:?}");
     let m = &stored[0];
-    assert_eq!(m["subject"], "[FIRING critical] SpO2Low — ward icu-1, patient p00003");
+    assert_eq!(m["subject"], "[FIRING critical] HypoxiaDetected — ward icu-1, patient p00003");
     assert_eq!(m["message_id"], message_id(&n));
     assert_eq!(m["references"], thread_root_id(&n));
     assert_eq!((&m["login"], &m["rcpt_tos"][0]), (&USER.into(), &TO.into()));
@@ -82,7 +82,7 @@ async fn implicit_tls_delivers_and_resolved_threads_under_the_firing_root() {
 
     let stored = server.messages();
     assert_eq!(stored.len(), 2, "{stored:?}");
-    assert!(stored[1]["subject"].as_str().unwrap().starts_with("[RESOLVED] SpO2Low"), "{}", stored[1]);
+    assert!(stored[1]["subject"].as_str().unwrap().starts_with("[RESOLVED] HypoxiaDetected"), "{}", stored[1]);
     assert_eq!(stored[1]["message_id"], message_id(&resolved));
     for m in &stored {
         assert_eq!(m["in_reply_to"], thread_root_id(&firing));

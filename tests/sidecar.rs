@@ -21,11 +21,11 @@ const TOKEN: &str = "t0ken";
 fn payload(status: &str, fingerprint: &str) -> String {
     format!(
         r#"{{"receiver":"wardwatch","status":"{status}","alerts":[{{"status":"{status}",
-        "labels":{{"alertname":"SpO2Low","severity":"critical","ward":"icu-1","patient":"p00003"}},
+        "labels":{{"alertname":"HypoxiaDetected","severity":"critical","ward":"icu-1","patient":"p00003"}},
         "annotations":{{"summary":"SpO2 below 90% for 10 s"}},"startsAt":"2026-11-22T01:00:00Z",
         "endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prometheus:9090/graph","fingerprint":"{fingerprint}"}}],
-        "groupLabels":{{"alertname":"SpO2Low"}},"commonLabels":{{"alertname":"SpO2Low","severity":"critical"}},
-        "externalURL":"http://alertmanager:9093","version":"4","groupKey":"{{}}:{{alertname=\"SpO2Low\"}}"}}"#
+        "groupLabels":{{"alertname":"HypoxiaDetected"}},"commonLabels":{{"alertname":"HypoxiaDetected","severity":"critical"}},
+        "externalURL":"http://alertmanager:9093","version":"4","groupKey":"{{}}:{{alertname=\"HypoxiaDetected\"}}"}}"#
     )
 }
 

@@ -16,13 +16,13 @@ fn message() -> serde_json::Value {
       "receiver": "wardwatch", "status": "firing",
       "alerts": [{
         "status": "firing",
-        "labels": {"alertname": "SpO2Low", "severity": "critical", "ward": "icu-1", "patient": "p00003"},
+        "labels": {"alertname": "HypoxiaDetected", "severity": "critical", "ward": "icu-1", "patient": "p00003"},
         "annotations": {"summary": "SpO2 below 90% for 10 s"},
         "startsAt": "2026-11-22T01:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
         "generatorURL": "http://prometheus:9090/graph?g0.expr=x", "fingerprint": "1a2b3c4d5e6f7a8b"
       }],
-      "groupLabels": {"alertname": "SpO2Low"}, "commonLabels": {"alertname": "SpO2Low"},
-      "externalURL": "http://alertmanager:9093", "version": "4", "groupKey": "{}:{alertname=\"SpO2Low\"}"
+      "groupLabels": {"alertname": "HypoxiaDetected"}, "commonLabels": {"alertname": "HypoxiaDetected"},
+      "externalURL": "http://alertmanager:9093", "version": "4", "groupKey": "{}:{alertname=\"HypoxiaDetected\"}"
     }"#;
     let n = Notification::from_payload(WebhookPayload::parse(payload.as_bytes()).unwrap(), chrono::Utc::now());
     render(&n, &Links { grafana_url: Some("http://grafana:3000".into()), alertmanager_url: None })
@@ -48,7 +48,7 @@ async fn ok_is_success_and_slack_receives_text_and_blocks() {
     let (_, content_type, body) = &received[0];
     assert_eq!(content_type, "application/json");
     let text = body["text"].as_str().expect("a text fallback");
-    assert!(text.contains("SpO2Low") && text.contains("p00003"), "{text}");
+    assert!(text.contains("HypoxiaDetected") && text.contains("p00003"), "{text}");
     assert!(!body["blocks"].as_array().expect("blocks").is_empty());
     assert_eq!(body["blocks"][0]["type"], "header");
 }

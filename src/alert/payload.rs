@@ -118,14 +118,14 @@ pub(crate) mod tests {
       "receiver": "wardwatch", "status": "firing",
       "alerts": [{
         "status": "firing",
-        "labels": {"alertname": "SpO2Low", "severity": "critical", "ward": "icu-1", "patient": "p00003"},
+        "labels": {"alertname": "HypoxiaDetected", "severity": "critical", "ward": "icu-1", "patient": "p00003"},
         "annotations": {"summary": "SpO2 below 90% for 10 s"},
         "startsAt": "2026-11-22T01:00:00.123Z", "endsAt": "0001-01-01T00:00:00Z",
         "generatorURL": "http://prometheus:9090/graph?g0.expr=x", "fingerprint": "1a2b3c4d5e6f7a8b"
       }],
-      "groupLabels": {"alertname": "SpO2Low"}, "commonLabels": {"alertname": "SpO2Low"},
+      "groupLabels": {"alertname": "HypoxiaDetected"}, "commonLabels": {"alertname": "HypoxiaDetected"},
       "commonAnnotations": {}, "externalURL": "http://alertmanager:9093", "version": "4",
-      "groupKey": "{}:{alertname=\"SpO2Low\"}", "truncatedAlerts": 0,
+      "groupKey": "{}:{alertname=\"HypoxiaDetected\"}", "truncatedAlerts": 0,
       "notification_reason": "new", "routeLabels": {"team": "icu"}
     }"#;
 

@@ -1,25 +1,101 @@
-//! `wardwatch-sidecar`: an Alertmanager webhook receiver that never loses an alert.
+//! `wardwatch-sidecar`: an Alertmanager webhook receiver that never loses an alert, and rescores it.
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 use wardwatch::sidecar::{self, assemble::assemble, config::Overrides};
 
-/// Receive Alertmanager webhooks, persist them, deliver them by email, Slack or file.
+/// Receive Alertmanager webhooks, rescore them, deliver them by email, Slack or file.
+///
+/// Without a subcommand it serves; the subcommands work on files.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     #[command(flatten)]
     overrides: Overrides,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Fit or apply an isolation forest on CSV files (header row of feature names).
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+    /// Score a NAB series (`timestamp,value`) causally: writes `timestamp,value,anomaly_score,is_anomaly`.
+    Detect {
+        /// The series.
+        #[arg(long)]
+        csv: PathBuf,
+    },
+    /// Run the simulated evaluation (ground truth from the exporter's events) and print its figures.
+    Eval {
+        /// First simulation seed.
+        #[arg(long, default_value_t = 1)]
+        first_seed: u64,
+        /// Number of seeds.
+        #[arg(long, default_value_t = 10)]
+        seeds: u64,
+        /// Simulated hours per seed.
+        #[arg(long, default_value_t = 24.0)]
+        hours: f64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ModelCommand {
+    /// Fit an isolation forest (100 trees, 256-row subsample) and write it as JSON.
+    Fit {
+        /// Training rows.
+        #[arg(long)]
+        csv: PathBuf,
+        /// Where to write the model.
+        #[arg(long)]
+        out: PathBuf,
+        /// Random seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Print one `score_samples` value per row (scikit-learn's convention: lower is more anomalous).
+    Score {
+        /// A model written by `model fit`.
+        #[arg(long)]
+        model: PathBuf,
+        /// Rows to score, same columns as the training file.
+        #[arg(long)]
+        csv: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match cli.command {
+        None => serve(cli.overrides),
+        Some(Command::Model { command: ModelCommand::Fit { csv, out: model, seed } }) => {
+            wardwatch::ml::iforest::fit_csv(&csv, &model, seed)
+        }
+        Some(Command::Model { command: ModelCommand::Score { model, csv } }) => {
+            wardwatch::ml::iforest::score_csv(&model, &csv, &mut out)
+        }
+        Some(Command::Detect { csv }) => wardwatch::ml::detect::detect_csv(&csv, &mut out),
+        Some(Command::Eval { first_seed, seeds, hours }) => {
+            let options = wardwatch::rescore::eval::EvalOptions { first_seed, seeds, hours };
+            wardwatch::rescore::eval::run(&options, &mut out)
+        }
+    }
+}
+
+#[tokio::main]
+async fn serve(overrides: Overrides) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.overrides.log_level).context("--log.level")?)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&overrides.log_level).context("--log.level")?)
         .with_writer(std::io::stderr)
         .init();
-    let (config, origin) = cli.overrides.load()?;
+    let (config, origin) = overrides.load()?;
     let validated = config.validate(&origin)?;
     let address = validated.listen_address;
     let sidecar = assemble(validated).await?;

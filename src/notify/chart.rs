@@ -340,7 +340,7 @@ mod tests {
 
     #[test]
     fn png_has_the_requested_dimensions() {
-        let (w, h, px) = decode(&render_png("SpO2Low", &[ramp(120)], Some(90.0), 640, 240));
+        let (w, h, px) = decode(&render_png("HypoxiaDetected", &[ramp(120)], Some(90.0), 640, 240));
         assert_eq!((w, h, px.len()), (640, 240, 640 * 240 * 3));
     }
 
@@ -411,9 +411,9 @@ mod tests {
     #[test]
     fn output_is_deterministic() {
         let input = [ramp(120), series(&[(1_700_000_000.0, 70.0), (1_700_003_570.0, 99.5)])];
-        let a = render_png("SpO2Low — ütf8", &input, Some(90.0), 640, 240);
-        assert_eq!(a, render_png("SpO2Low — ütf8", &input, Some(90.0), 640, 240));
-        assert_ne!(a, render_png("SpO2Low — ütf8", &input, Some(91.0), 640, 240));
+        let a = render_png("HypoxiaDetected — ütf8", &input, Some(90.0), 640, 240);
+        assert_eq!(a, render_png("HypoxiaDetected — ütf8", &input, Some(90.0), 640, 240));
+        assert_ne!(a, render_png("HypoxiaDetected — ütf8", &input, Some(91.0), 640, 240));
     }
 
     #[test]

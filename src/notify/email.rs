@@ -247,7 +247,7 @@ fn label<'a>(a: Option<&'a Alert>, n: &'a Notification, key: &str) -> Option<&'a
     a.and_then(|a| a.labels.get(key)).or_else(|| n.common_labels.get(key)).map(String::as_str).filter(|v| !v.is_empty())
 }
 
-/// `[FIRING critical] SpO2Low — ward icu-1, patient p00003 (+2 more)`; `[RESOLVED] ...`.
+/// `[FIRING critical] HypoxiaDetected — ward icu-1, patient p00003 (+2 more)`; `[RESOLVED] ...`.
 pub fn subject(n: &Notification) -> String {
     let a = primary(n);
     let mut s = match (n.status, label(a, n, "severity")) {
@@ -743,15 +743,15 @@ mod tests {
       "receiver": "wardwatch", "status": "firing",
       "alerts": [{
         "status": "firing",
-        "labels": {"alertname": "SpO2Low", "severity": "critical", "ward": "icu-1", "patient": "p00003",
+        "labels": {"alertname": "HypoxiaDetected", "severity": "critical", "ward": "icu-1", "patient": "p00003",
                    "note": "<script>alert(1)</script>"},
         "annotations": {"summary": "SpO2 88% < 90% for 10 s", "description": "Check probe & patient"},
         "startsAt": "2026-11-22T01:00:00.123Z", "endsAt": "0001-01-01T00:00:00Z",
         "generatorURL": "http://prometheus:9090/graph?g0.expr=x", "fingerprint": "1a2b3c4d5e6f7a8b"
       }],
-      "groupLabels": {"alertname": "SpO2Low"}, "commonLabels": {"alertname": "SpO2Low"},
+      "groupLabels": {"alertname": "HypoxiaDetected"}, "commonLabels": {"alertname": "HypoxiaDetected"},
       "externalURL": "http://alertmanager:9093", "version": "4",
-      "groupKey": "{}:{alertname=\"SpO2Low\"}", "truncatedAlerts": 0
+      "groupKey": "{}:{alertname=\"HypoxiaDetected\"}", "truncatedAlerts": 0
     }"#;
 
     fn notification() -> Notification {
@@ -792,17 +792,17 @@ mod tests {
 
     #[test]
     fn subject_names_status_severity_alert_ward_and_patient() {
-        assert_eq!(subject(&notification()), "[FIRING critical] SpO2Low — ward icu-1, patient p00003");
-        assert_eq!(subject(&resolved()), "[RESOLVED] SpO2Low — ward icu-1, patient p00003");
+        assert_eq!(subject(&notification()), "[FIRING critical] HypoxiaDetected — ward icu-1, patient p00003");
+        assert_eq!(subject(&resolved()), "[RESOLVED] HypoxiaDetected — ward icu-1, patient p00003");
         let mut many = notification();
         let mut other = many.alerts[0].clone();
         other.labels.insert("patient".into(), "p00009".into());
         many.alerts.push(other);
         many.truncated_alerts = 2;
-        assert_eq!(subject(&many), "[FIRING critical] SpO2Low — ward icu-1, patient p00003 (+3 more)");
+        assert_eq!(subject(&many), "[FIRING critical] HypoxiaDetected — ward icu-1, patient p00003 (+3 more)");
         let mut bare = notification();
         bare.alerts[0].labels.retain(|k, _| k == "alertname");
-        assert_eq!(subject(&bare), "[FIRING] SpO2Low");
+        assert_eq!(subject(&bare), "[FIRING] HypoxiaDetected");
     }
 
     #[test]
@@ -873,7 +873,9 @@ mod tests {
         let l = alert_links(&n.alerts[0], &n, &links());
         let urls: Vec<&str> = l.iter().map(|(_, u)| u.as_str()).collect();
         assert_eq!(urls[0], "https://prom.example.org/graph?g0.expr=x");
-        assert!(urls[1].starts_with("https://am.example.org/#/silences/new?filter=%7Balertname%3D%22SpO2Low%22%2C"));
+        assert!(
+            urls[1].starts_with("https://am.example.org/#/silences/new?filter=%7Balertname%3D%22HypoxiaDetected%22%2C")
+        );
         assert!(urls[1].contains("patient%3D%22p00003%22"), "{}", urls[1]);
         assert!(urls[2].starts_with("https://grafana.example.org/d/wardwatch-patient?var-patient=p00003&from="));
         // Without configured URLs: the generatorURL as is, Alertmanager's externalURL, no Grafana.

@@ -105,7 +105,7 @@ pub fn render(n: &Notification, links: &Links) -> Value {
     json!({"text": fallback, "blocks": blocks})
 }
 
-/// "🔴 FIRING critical: SpO2Low — icu-1 / p00003", with "(N alerts)" for groups; at most 150 characters.
+/// "🔴 FIRING critical: HypoxiaDetected — icu-1 / p00003", with "(N alerts)" for groups; at most 150 characters.
 fn header_text(n: &Notification) -> String {
     let severity = group_label(n, "severity");
     let mut s = format!("{} {}", status_icon(n.status, severity), n.status.as_str().to_uppercase());
@@ -183,7 +183,7 @@ fn alert_blocks(a: &Alert, am_base: Option<&str>, links: &Links) -> Vec<Value> {
     blocks
 }
 
-/// "🔴 *SpO2Low* — icu-1 / p00003", the summary, the description and since when.
+/// "🔴 *HypoxiaDetected* — icu-1 / p00003", the summary, the description and since when.
 fn alert_text(a: &Alert) -> String {
     let severity = a.labels.get("severity").map(String::as_str);
     let name = a.labels.get("alertname").map_or("alert", String::as_str);
@@ -642,7 +642,7 @@ mod tests {
 
     fn alert(i: usize, status: Status, description: &str) -> Alert {
         let labels: LabelSet = [
-            ("alertname", "SpO2Low".to_owned()),
+            ("alertname", "HypoxiaDetected".to_owned()),
             ("severity", "critical".to_owned()),
             ("department", "critical-care".to_owned()),
             ("ward", "icu-1".to_owned()),
@@ -677,12 +677,12 @@ mod tests {
             receiver: "wardwatch".into(),
             status,
             alerts,
-            group_labels: [("alertname".to_owned(), "SpO2Low".to_owned())].into_iter().collect(),
+            group_labels: [("alertname".to_owned(), "HypoxiaDetected".to_owned())].into_iter().collect(),
             common_labels: common,
             common_annotations: LabelSet::new(),
             external_url: "http://alertmanager:9093".into(),
             version: "4".into(),
-            group_key: "{}:{alertname=\"SpO2Low\"}".into(),
+            group_key: "{}:{alertname=\"HypoxiaDetected\"}".into(),
             truncated_alerts: 0,
         };
         Notification::from_payload(payload, at("2026-11-22T01:00:01Z"))
@@ -762,9 +762,12 @@ mod tests {
         );
         let msg = render(&n, &links());
         assert_within_limits(&msg);
-        assert_eq!(msg["blocks"][0]["text"]["text"], "🔴 FIRING critical: SpO2Low — icu-1 / p00003");
+        assert_eq!(msg["blocks"][0]["text"]["text"], "🔴 FIRING critical: HypoxiaDetected — icu-1 / p00003");
         let text = msg["text"].as_str().unwrap();
-        assert!(text.contains("SpO2Low") && text.contains("p00003") && text.contains("SpO2 below 90%"), "{text}");
+        assert!(
+            text.contains("HypoxiaDetected") && text.contains("p00003") && text.contains("SpO2 below 90%"),
+            "{text}"
+        );
         let contexts = context_texts(&msg);
         assert!(contexts.contains(&"unscored: rescoring is not enabled".to_owned()), "{contexts:?}");
         let links_line = contexts.iter().find(|c| c.contains("Silence")).expect("links line");
@@ -784,7 +787,7 @@ mod tests {
             let shown = shown_alerts(&msg);
             assert!(shown >= 1, "{count}: no alert shown in full");
             let text = msg["text"].as_str().unwrap();
-            assert!(text.contains("SpO2Low") && text.contains("p00000"), "{count}: {text}");
+            assert!(text.contains("HypoxiaDetected") && text.contains("p00000"), "{count}: {text}");
             let more = context_texts(&msg).into_iter().find(|c| c.starts_with("… and "));
             if shown == count {
                 assert!(more.is_none(), "{count}: {more:?}");
@@ -842,9 +845,11 @@ mod tests {
         assert_within_limits(&resolved);
         assert_ne!(firing, resolved);
         let header = resolved["blocks"][0]["text"]["text"].as_str().unwrap();
-        assert_eq!(header, "✅ RESOLVED critical: SpO2Low — icu-1 / bed 1 / p00000");
+        assert_eq!(header, "✅ RESOLVED critical: HypoxiaDetected — icu-1 / bed 1 / p00000");
         let texts = section_texts(&resolved);
-        assert!(texts[0].starts_with("✅ *SpO2Low*") && texts[0].contains("_resolved at 2026-11-22 01:20:00 UTC_"));
+        assert!(
+            texts[0].starts_with("✅ *HypoxiaDetected*") && texts[0].contains("_resolved at 2026-11-22 01:20:00 UTC_")
+        );
         assert!(!resolved.to_string().contains("Silence"), "nothing to silence once resolved");
         assert!(resolved["text"].as_str().unwrap().starts_with("✅ RESOLVED"));
     }
@@ -863,14 +868,14 @@ mod tests {
 
     #[test]
     fn silence_and_dashboard_links() {
-        let labels: LabelSet = [("alertname", "SpO2Low"), ("patient", "p 3\"x")]
+        let labels: LabelSet = [("alertname", "HypoxiaDetected"), ("patient", "p 3\"x")]
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
         let url = silence_url("http://am:9093/", &labels).unwrap();
         assert_eq!(
             url,
-            "http://am:9093/#/silences/new?filter=%7Balertname%3D%22SpO2Low%22%2Cpatient%3D%22p%203%5C%22x%22%7D"
+            "http://am:9093/#/silences/new?filter=%7Balertname%3D%22HypoxiaDetected%22%2Cpatient%3D%22p%203%5C%22x%22%7D"
         );
         let dash = dashboard_url("http://grafana:3000", &labels).unwrap();
         assert_eq!(dash, "http://grafana:3000/d/wardwatch-patient?var-patient=p%203%22x");

@@ -20,7 +20,20 @@ pub struct Telemetry {
     pub ack_duration: Histogram,
     /// Time from acknowledgement to confirmed delivery, by channel.
     pub delivery_duration: HistogramVec,
+    /// Rescoring decisions: escalate, keep, downgrade, unscored.
+    pub decisions: IntCounterVec,
+    /// Alerts that went out unscored, by reason: history, timeout, model.
+    pub scoring_failures: IntCounterVec,
+    /// Scores of the alerts scored, in [0, 1].
+    pub alert_score: Histogram,
+    /// Time to score one alert, the history fetch included.
+    pub scoring_duration: Histogram,
 }
+
+/// Every value of the `decision` label.
+pub const DECISIONS: [&str; 4] = ["escalate", "keep", "downgrade", "unscored"];
+/// Every value of the scoring failures' `reason` label.
+pub const SCORING_FAILURES: [&str; 3] = ["history", "timeout", "model"];
 
 impl Default for Telemetry {
     fn default() -> Self {
@@ -72,6 +85,32 @@ impl Telemetry {
             &["channel"],
         )
         .expect("histogram");
+        let decisions =
+            counter("wardwatch_sidecar_decisions_total", "Rescoring decisions, by decision.", &["decision"]);
+        for d in DECISIONS {
+            decisions.with_label_values(&[d]);
+        }
+        let scoring_failures = counter(
+            "wardwatch_sidecar_scoring_failures_total",
+            "Alerts sent unscored, by reason (history, timeout, model).",
+            &["reason"],
+        );
+        for r in SCORING_FAILURES {
+            scoring_failures.with_label_values(&[r]);
+        }
+        let alert_score = Histogram::with_opts(
+            HistogramOpts::new("wardwatch_sidecar_alert_score", "Rescored alerts' scores (0 = noise, 1 = genuine).")
+                .buckets(vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]),
+        )
+        .expect("histogram");
+        let scoring_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "wardwatch_sidecar_scoring_duration_seconds",
+                "Time to rescore one alert, the history fetch included.",
+            )
+            .buckets(vec![0.0001, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+        )
+        .expect("histogram");
         for c in [
             Box::new(received.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(delivered.clone()),
@@ -80,10 +119,27 @@ impl Telemetry {
             Box::new(oldest_pending_age.clone()),
             Box::new(ack_duration.clone()),
             Box::new(delivery_duration.clone()),
+            Box::new(decisions.clone()),
+            Box::new(scoring_failures.clone()),
+            Box::new(alert_score.clone()),
+            Box::new(scoring_duration.clone()),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ] {
             registry.register(c).expect("unique metric names");
         }
-        Self { registry, received, delivered, failed, queue_depth, oldest_pending_age, ack_duration, delivery_duration }
+        Self {
+            registry,
+            received,
+            delivered,
+            failed,
+            queue_depth,
+            oldest_pending_age,
+            ack_duration,
+            delivery_duration,
+            decisions,
+            scoring_failures,
+            alert_score,
+            scoring_duration,
+        }
     }
 }

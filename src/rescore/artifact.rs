@@ -1,0 +1,1 @@
+//! Cross-signal evidence of sensor artifacts (probe-off, lead-off, impossible rates, stuck sensors).

@@ -1,0 +1,1 @@
+//! Features: pure functions of a window — levels, changes, slopes, variability, baselines.

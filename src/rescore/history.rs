@@ -1,0 +1,1 @@
+//! Where windows come from: Prometheus's HTTP API, or memory (tests, evaluation, backfill).

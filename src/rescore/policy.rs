@@ -1,0 +1,1 @@
+//! The decision: escalate, keep, or downgrade as a likely artifact — never drop.
