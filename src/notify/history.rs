@@ -67,6 +67,15 @@ pub fn split_threshold(expr: &str) -> (String, Option<f64>) {
     }
 }
 
+/// Caps on what one range query keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Series kept: the first ones Prometheus returns.
+    pub max_series: usize,
+    /// Points kept per series: the most recent ones; the step is widened so a window needs no more.
+    pub max_points: usize,
+}
+
 /// One series of a range query.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
@@ -191,8 +200,20 @@ impl PrometheusHistory {
         window: Duration,
         step: Duration,
     ) -> Result<Vec<Series>, HistoryError> {
+        self.fetch_limited(expr, end, window, step, Limits { max_series: MAX_SERIES, max_points: MAX_POINTS }).await
+    }
+
+    /// Like [`PrometheusHistory::fetch`] with other caps on series and points.
+    pub async fn fetch_limited(
+        &self,
+        expr: &str,
+        end: DateTime<Utc>,
+        window: Duration,
+        step: Duration,
+        limits: Limits,
+    ) -> Result<Vec<Series>, HistoryError> {
         let window_s = window.as_secs_f64().max(1.0);
-        let step_s = step.as_secs_f64().max(window_s / (MAX_POINTS - 1) as f64).max(0.001);
+        let step_s = step.as_secs_f64().max(window_s / (limits.max_points.max(2) - 1) as f64).max(0.001);
         let end_s = end.timestamp_millis() as f64 / 1000.0;
         let params = [
             ("query", expr.to_string()),
@@ -205,7 +226,7 @@ impl PrometheusHistory {
             Ok(result) => result?,
             Err(_) => return Err(HistoryError::Timeout(self.timeout)),
         };
-        parse_matrix(status, &body)
+        parse_matrix(status, &body, limits)
     }
 
     /// POST the range query; the HTTP status and the body (at most [`MAX_BODY_BYTES`]).
@@ -228,7 +249,7 @@ impl PrometheusHistory {
 }
 
 /// The series of a range query's answer, or the error it reports.
-fn parse_matrix(status: u16, body: &[u8]) -> Result<Vec<Series>, HistoryError> {
+fn parse_matrix(status: u16, body: &[u8], limits: Limits) -> Result<Vec<Series>, HistoryError> {
     let parsed: Result<ApiResponse, _> = serde_json::from_slice(body);
     let api = match parsed {
         Ok(api) => api,
@@ -247,13 +268,13 @@ fn parse_matrix(status: u16, body: &[u8]) -> Result<Vec<Series>, HistoryError> {
     if data.result_type != "matrix" {
         return Err(HistoryError::Json(format!("resultType {:?}, expected \"matrix\"", data.result_type)));
     }
-    Ok(data.result.into_iter().take(MAX_SERIES).map(series).collect())
+    Ok(data.result.into_iter().take(limits.max_series).map(|m| series(m, limits.max_points)).collect())
 }
 
 /// One series, its values parsed (`NaN`, `+Inf` included; unparsable ones become NaN) and its
-/// points capped at the most recent [`MAX_POINTS`].
-fn series(m: MatrixSeries) -> Series {
-    let skip = m.values.len().saturating_sub(MAX_POINTS);
+/// points capped at the most recent `max_points`.
+fn series(m: MatrixSeries, max_points: usize) -> Series {
+    let skip = m.values.len().saturating_sub(max_points);
     let points = m.values.into_iter().skip(skip).map(|(t, v)| (t, v.parse().unwrap_or(f64::NAN))).collect();
     Series { labels: m.metric, points }
 }
@@ -261,6 +282,8 @@ fn series(m: MatrixSeries) -> Series {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const DEFAULT: Limits = Limits { max_series: MAX_SERIES, max_points: MAX_POINTS };
 
     #[test]
     fn generator_url_expression_is_url_decoded() {
@@ -302,7 +325,7 @@ mod tests {
         result[0]["values"][MAX_POINTS + 4] = serde_json::json!([1e9, "+Inf"]);
         result[0]["values"][MAX_POINTS + 3] = serde_json::json!([1e9, "NaN"]);
         let body = serde_json::json!({"status": "success", "data": {"resultType": "matrix", "result": result}});
-        let s = parse_matrix(200, body.to_string().as_bytes()).unwrap();
+        let s = parse_matrix(200, body.to_string().as_bytes(), DEFAULT).unwrap();
         assert_eq!(s.len(), MAX_SERIES);
         assert_eq!(s[0].labels.get("i").map(String::as_str), Some("0"));
         assert_eq!(s[0].points.len(), MAX_POINTS);
@@ -313,19 +336,21 @@ mod tests {
     #[test]
     fn prometheus_errors_carry_their_text() {
         let body = r#"{"status":"error","errorType":"bad_data","error":"1:5: parse error: unclosed left parenthesis"}"#;
-        let e = parse_matrix(400, body.as_bytes()).unwrap_err();
+        let e = parse_matrix(400, body.as_bytes(), DEFAULT).unwrap_err();
         assert!(matches!(&e, HistoryError::Prometheus { kind, .. } if kind == "bad_data"), "{e:?}");
         assert!(e.to_string().contains("unclosed left parenthesis"), "{e}");
     }
 
     #[test]
     fn http_status_and_bad_json_are_errors_not_panics() {
-        let e = parse_matrix(502, b"<html>Bad Gateway</html>").unwrap_err();
+        let e = parse_matrix(502, b"<html>Bad Gateway</html>", DEFAULT).unwrap_err();
         assert!(matches!(&e, HistoryError::Status { status: 502, body } if body.contains("Bad Gateway")), "{e:?}");
-        assert!(matches!(parse_matrix(200, b"{\"status\":"), Err(HistoryError::Json(_))));
+        assert!(matches!(parse_matrix(200, b"{\"status\":", DEFAULT), Err(HistoryError::Json(_))));
         let vector = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
-        assert!(matches!(parse_matrix(200, vector.as_bytes()), Err(HistoryError::Json(m)) if m.contains("vector")));
-        assert!(matches!(parse_matrix(200, br#"{"status":"success"}"#), Err(HistoryError::Json(_))));
+        assert!(
+            matches!(parse_matrix(200, vector.as_bytes(), DEFAULT), Err(HistoryError::Json(m)) if m.contains("vector"))
+        );
+        assert!(matches!(parse_matrix(200, br#"{"status":"success"}"#, DEFAULT), Err(HistoryError::Json(_))));
     }
 
     #[test]

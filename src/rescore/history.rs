@@ -1,1 +1,277 @@
 //! Where windows come from: Prometheus's HTTP API, or memory (tests, evaluation, backfill).
+//!
+//! A [`HistoryRequest`] names the entity, the signal groups to fetch (one PromQL query each,
+//! already specialised to the entity by [`super::targets`]) and the window: `lookback` ending at
+//! the alert's `startsAt`, sampled every `step`. Both sources sample the same way Prometheus's
+//! `query_range` does — at `end`, `end − step`, … back to `end − lookback`, each point the latest
+//! sample at or before it within five minutes — so a window does not depend on when it is fetched.
+
+use super::window::{Series, Window};
+use crate::notify::history::{HistoryError, Limits, PrometheusHistory};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+/// Prometheus's default lookback delta: a sample is visible for five minutes after its timestamp.
+pub const LOOKBACK_DELTA_MS: i64 = 5 * 60 * 1000;
+
+/// How the series of one query become signals.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Naming {
+    /// Every series is this signal (the first series returned is kept).
+    One(String),
+    /// Series are named by their metric name (`__name__`); other names are ignored.
+    ByMetric(BTreeMap<String, String>),
+}
+
+/// One query: a group of signals fetched in one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignalGroup {
+    /// PromQL, specialised to the entity.
+    pub query: String,
+    /// How its series map to signals.
+    pub naming: Naming,
+}
+
+/// What to fetch for one alert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryRequest {
+    /// The entity, e.g. `patient=p00003` (the in-memory source's key).
+    pub entity: String,
+    /// The queries.
+    pub groups: Vec<SignalGroup>,
+    /// End of the window: the alert's `startsAt`, Unix milliseconds.
+    pub end_ms: i64,
+    /// Length of the window.
+    pub lookback: Duration,
+    /// Sampling step.
+    pub step: Duration,
+}
+
+impl HistoryRequest {
+    /// Window start, Unix milliseconds.
+    pub fn start_ms(&self) -> i64 {
+        self.end_ms - self.lookback.as_millis() as i64
+    }
+
+    /// Step in milliseconds (at least 1).
+    pub fn step_ms(&self) -> i64 {
+        (self.step.as_millis() as i64).max(1)
+    }
+
+    fn empty_window(&self) -> Window {
+        Window { start_ms: self.start_ms(), end_ms: self.end_ms, step_ms: self.step_ms(), signals: BTreeMap::new() }
+    }
+}
+
+/// A boxed future returned by a [`HistorySource`].
+pub type Fetch<'a> = Pin<Box<dyn Future<Output = Result<Window, HistoryError>> + Send + 'a>>;
+
+/// A source of entity windows.
+pub trait HistorySource: Send + Sync {
+    /// The window a request describes.
+    fn fetch<'a>(&'a self, request: &'a HistoryRequest) -> Fetch<'a>;
+}
+
+/// Windows from Prometheus's `query_range`, one request per signal group, all in parallel.
+#[derive(Debug, Clone)]
+pub struct PrometheusSource {
+    client: PrometheusHistory,
+}
+
+impl PrometheusSource {
+    /// A source querying the Prometheus at `base_url`; each request is bounded by `timeout`.
+    pub fn new(base_url: &str, timeout: Duration) -> Result<Self, HistoryError> {
+        Ok(Self { client: PrometheusHistory::new(base_url, timeout)? })
+    }
+
+    async fn fetch_group(
+        &self,
+        request: &HistoryRequest,
+        group: &SignalGroup,
+    ) -> Result<Vec<(String, Series)>, HistoryError> {
+        let points = (request.lookback.as_millis() as i64 / request.step_ms()) as usize + 1;
+        let limits = Limits { max_series: 64, max_points: points };
+        let end = DateTime::<Utc>::from_timestamp_millis(request.end_ms).unwrap_or_default();
+        let series = self.client.fetch_limited(&group.query, end, request.lookback, request.step, limits).await?;
+        let mut out = Vec::new();
+        for s in series {
+            let name = match &group.naming {
+                Naming::One(signal) => signal.clone(),
+                Naming::ByMetric(names) => match s.labels.get("__name__").and_then(|n| names.get(n)) {
+                    Some(signal) => signal.clone(),
+                    None => continue,
+                },
+            };
+            let samples =
+                s.points.iter().filter(|(_, v)| v.is_finite()).map(|&(t, v)| ((t * 1000.0).round() as i64, v));
+            out.push((name, Series::from_pairs(samples)));
+        }
+        Ok(out)
+    }
+}
+
+impl HistorySource for PrometheusSource {
+    fn fetch<'a>(&'a self, request: &'a HistoryRequest) -> Fetch<'a> {
+        Box::pin(async move {
+            let fetches = request.groups.iter().map(|g| self.fetch_group(request, g));
+            let mut window = request.empty_window();
+            for result in join_all(fetches).await {
+                for (name, series) in result? {
+                    window.signals.entry(name).or_insert(series);
+                }
+            }
+            Ok(window)
+        })
+    }
+}
+
+/// Run futures concurrently; results in input order.
+async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut pending: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut results: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (i, f) in pending.iter_mut().enumerate() {
+            if results[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => results[i] = Some(v),
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    results.into_iter().map(|r| r.expect("every future completed")).collect()
+}
+
+/// Raw samples held in memory, by entity then signal (tests, the evaluation, backfilled data).
+#[derive(Debug, Clone, Default)]
+pub struct InMemorySource {
+    entities: BTreeMap<String, BTreeMap<String, Series>>,
+}
+
+impl InMemorySource {
+    /// An empty source.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Append one raw sample (times must increase per signal).
+    pub fn push(&mut self, entity: &str, signal: &str, time_ms: i64, value: f64) {
+        let series = self.entities.entry(entity.to_owned()).or_default().entry(signal.to_owned()).or_default();
+        series.times_ms.push(time_ms);
+        series.values.push(value);
+    }
+
+    /// Replace a whole signal's raw samples.
+    pub fn insert(&mut self, entity: &str, signal: &str, series: Series) {
+        self.entities.entry(entity.to_owned()).or_default().insert(signal.to_owned(), series);
+    }
+
+    /// The window of a request, sampled as `query_range` samples.
+    pub fn window(&self, request: &HistoryRequest) -> Window {
+        let mut window = request.empty_window();
+        if let Some(signals) = self.entities.get(&request.entity) {
+            for (name, raw) in signals {
+                let sampled = sample_like_query_range(raw, request.start_ms(), request.end_ms, request.step_ms());
+                if !sampled.is_empty() {
+                    window.signals.insert(name.clone(), sampled);
+                }
+            }
+        }
+        window
+    }
+}
+
+impl HistorySource for InMemorySource {
+    fn fetch<'a>(&'a self, request: &'a HistoryRequest) -> Fetch<'a> {
+        Box::pin(async move { Ok(self.window(request)) })
+    }
+}
+
+/// Evaluate `raw` at `end`, `end − step`, … ≥ `start` (oldest first): each point is the latest raw
+/// sample at or before it, if that sample is at most [`LOOKBACK_DELTA_MS`] old.
+pub fn sample_like_query_range(raw: &Series, start_ms: i64, end_ms: i64, step_ms: i64) -> Series {
+    let step_ms = step_ms.max(1);
+    let count = ((end_ms - start_ms).max(0) / step_ms) as usize + 1;
+    let mut out = Series { times_ms: Vec::with_capacity(count), values: Vec::with_capacity(count) };
+    let first = end_ms - (count as i64 - 1) * step_ms;
+    let mut next = 0; // index of the first raw sample after the current point
+    for k in 0..count {
+        let t = first + k as i64 * step_ms;
+        while next < raw.times_ms.len() && raw.times_ms[next] <= t {
+            next += 1;
+        }
+        if next == 0 {
+            continue;
+        }
+        let (ts, v) = (raw.times_ms[next - 1], raw.values[next - 1]);
+        if t - ts <= LOOKBACK_DELTA_MS && v.is_finite() {
+            out.times_ms.push(t);
+            out.values.push(v);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(end_ms: i64) -> HistoryRequest {
+        HistoryRequest {
+            entity: "patient=p1".into(),
+            groups: vec![],
+            end_ms,
+            lookback: Duration::from_secs(60),
+            step: Duration::from_secs(15),
+        }
+    }
+
+    #[test]
+    fn samples_are_taken_at_steps_ending_at_the_window_end() {
+        let raw = Series::from_pairs((0..100).map(|i| (i * 5_000, i as f64)));
+        let s = sample_like_query_range(&raw, 100_000, 160_000, 15_000);
+        assert_eq!(s.times_ms, vec![100_000, 115_000, 130_000, 145_000, 160_000]);
+        // The latest raw sample at or before each point: 115 s → the sample at 115 s (value 23).
+        assert_eq!(s.values, vec![20.0, 23.0, 26.0, 29.0, 32.0]);
+    }
+
+    #[test]
+    fn stale_samples_are_not_carried_past_five_minutes() {
+        let raw = Series::from_pairs([(0, 1.0)]);
+        let s = sample_like_query_range(&raw, 0, 600_000, 60_000);
+        assert_eq!(s.times_ms, vec![0, 60_000, 120_000, 180_000, 240_000, 300_000]);
+    }
+
+    #[test]
+    fn nothing_after_the_window_end_is_seen() {
+        let mut source = InMemorySource::new();
+        for i in 0..100 {
+            source.push("patient=p1", "spo2", i * 5_000, if i < 50 { 0.97 } else { 0.5 });
+        }
+        let w = source.window(&request(200_000));
+        let spo2 = w.signal("spo2").unwrap();
+        assert_eq!(spo2.last(), Some((200_000, 0.97)), "samples after startsAt must not leak into the window");
+        assert_eq!(w.start_ms, 140_000);
+    }
+
+    #[test]
+    fn the_same_request_gives_the_same_window() {
+        let mut source = InMemorySource::new();
+        for i in 0..1000 {
+            source.push("patient=p1", "heart_rate", i * 1_000 + 7, (i % 13) as f64);
+        }
+        let r = request(500_000);
+        assert_eq!(source.window(&r), source.window(&r));
+        assert!(source.window(&HistoryRequest { entity: "patient=nobody".into(), ..r }).signals.is_empty());
+    }
+}

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod eval;
 pub mod features;
 pub mod history;
+pub mod model;
 pub mod policy;
 pub mod score;
 pub mod targets;

@@ -256,6 +256,8 @@ pub enum DeliveryState {
     Delivered,
     /// Given up on; the item goes to `dead/` when no channel is pending.
     Dead,
+    /// Not sent, by decision (a downgraded alert that ended before it was re-escalated); final.
+    Skipped,
 }
 
 /// One channel's delivery state for an item.
@@ -322,6 +324,9 @@ pub struct Item {
     pub payload: Payload,
     /// Delivery state per channel name.
     pub channels: BTreeMap<String, ChannelState>,
+    /// The rescoring verdict once one is recorded ([`Queue::record_verdict`]), as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<serde_json::Value>,
 }
 
 impl Item {
@@ -361,6 +366,8 @@ struct EnvelopeIn {
     enqueued_at: DateTime<Utc>,
     payload: Payload,
     channels: BTreeMap<String, ChannelState>,
+    #[serde(default)]
+    verdict: Option<serde_json::Value>,
 }
 
 /// A `seen/<id>` marker's content.
@@ -427,8 +434,8 @@ fn decode(bytes: &[u8]) -> Result<Item, String> {
     if envelope.v != FORMAT_VERSION {
         return Err(format!("format version {} is not supported (expected {FORMAT_VERSION})", envelope.v));
     }
-    let EnvelopeIn { id, seq, enqueued_at, payload, channels, .. } = envelope;
-    Ok(Item { id, seq, enqueued_at, payload, channels })
+    let EnvelopeIn { id, seq, enqueued_at, payload, channels, verdict, .. } = envelope;
+    Ok(Item { id, seq, enqueued_at, payload, channels, verdict })
 }
 
 /// The item in file `name` with content `bytes`, checked against its name.
@@ -923,6 +930,22 @@ impl Inner {
             return Ok(()); // delivered and dead are final
         }
         change(state);
+        self.store_updated(item)
+    }
+
+    fn update_item(
+        &self,
+        guard: OwnedMutexGuard<()>,
+        id: &str,
+        change: impl FnOnce(&mut Item),
+    ) -> Result<(), QueueError> {
+        let _guard = guard;
+        let mut item = self.pending_item(id)?;
+        change(&mut item);
+        self.store_updated(item)
+    }
+
+    fn store_updated(&self, item: Item) -> Result<(), QueueError> {
         if item.is_pending() {
             self.rewrite(item)
         } else {
@@ -1116,7 +1139,7 @@ impl Queue {
                 return Err(QueueError::Encode { id: id.to_owned(), source });
             }
         };
-        let item = Item { id: id.to_owned(), seq, enqueued_at, payload, channels };
+        let item = Item { id: id.to_owned(), seq, enqueued_at, payload, channels, verdict: None };
         let bytes = match encode(&item) {
             Ok(bytes) => bytes,
             Err(e) => {
@@ -1190,6 +1213,36 @@ impl Queue {
         .await
     }
 
+    /// Record the rescoring verdict of item `id` in one durable rewrite: `verdict` is stored with
+    /// the item, each channel in `hold` is not due before its time, each in `skip` is final
+    /// ([`DeliveryState::Skipped`], with `reason`). Channels not pending are left as they are.
+    pub async fn record_verdict(
+        &self,
+        id: &str,
+        verdict: serde_json::Value,
+        hold: Vec<(String, DateTime<Utc>)>,
+        skip: Vec<String>,
+        reason: &str,
+    ) -> Result<(), QueueError> {
+        let reason = truncate_error(reason);
+        self.update_item(id, move |item| {
+            item.verdict = Some(verdict);
+            for (channel, until) in hold {
+                if let Some(c) = item.channels.get_mut(&channel).filter(|c| c.state == DeliveryState::Pending) {
+                    c.next_attempt_at = Some(until);
+                }
+            }
+            for channel in skip {
+                if let Some(c) = item.channels.get_mut(&channel).filter(|c| c.state == DeliveryState::Pending) {
+                    c.state = DeliveryState::Skipped;
+                    c.next_attempt_at = None;
+                    c.last_error = Some(reason.clone());
+                }
+            }
+        })
+        .await
+    }
+
     /// Pending items (stored, with at least one channel pending).
     pub fn depth(&self) -> usize {
         self.inner.index().order.len()
@@ -1212,6 +1265,24 @@ impl Queue {
     pub async fn dead_letters(&self) -> Vec<Item> {
         let inner = Arc::clone(&self.inner);
         blocking(move || inner.dead_letters()).await.unwrap_or_default()
+    }
+
+    async fn update_item<F>(&self, id: &str, change: F) -> Result<(), QueueError>
+    where
+        F: FnOnce(&mut Item) + Send + 'static,
+    {
+        let lock = self.item_lock(id)?;
+        let guard = lock.lock_owned().await;
+        let (inner, id) = (Arc::clone(&self.inner), id.to_owned());
+        blocking(move || inner.update_item(guard, &id, change)).await?
+    }
+
+    fn item_lock(&self, id: &str) -> Result<Arc<tokio::sync::Mutex<()>>, QueueError> {
+        let index = self.inner.index();
+        match index.slots.get(id) {
+            Some(slot) if slot.item.is_some() => Ok(Arc::clone(&slot.lock)),
+            _ => Err(QueueError::NotFound { id: id.to_owned() }),
+        }
     }
 
     async fn update<F>(&self, id: &str, channel: &str, change: F) -> Result<(), QueueError>
@@ -1418,6 +1489,35 @@ mod tests {
         q.mark_delivered("a1", "pager").await.unwrap(); // idempotent: still delivered
         q.mark_delivered("a1", "mail").await.unwrap();
         assert_eq!(q.depth(), 0);
+        assert!(q.dead_letters().await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_recorded_verdict_holds_and_skips_channels_durably() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (q, _) = open(tmp.path()).await;
+        q.enqueue("a1", &channels(&["slack", "email", "file"]), json!(1)).await.unwrap();
+        let until = Utc::now() + TimeDelta::minutes(2);
+        q.record_verdict(
+            "a1",
+            json!({"decision": "downgrade"}),
+            vec![("email".into(), until)],
+            vec!["file".into()],
+            "r",
+        )
+        .await
+        .unwrap();
+        drop(q);
+        let (q, _) = open(tmp.path()).await;
+        let due = q.due(Utc::now(), 10).await;
+        assert_eq!(due[0].verdict, Some(json!({"decision": "downgrade"})));
+        assert_eq!(due[0].channels["file"].state, DeliveryState::Skipped);
+        assert_eq!(due[0].channels["email"].next_attempt_at, Some(until), "held until re-escalation");
+        assert!(due[0].channels["slack"].is_due(Utc::now()));
+        q.mark_delivered("a1", "slack").await.unwrap();
+        assert!(q.due(Utc::now(), 10).await.is_empty(), "only the held channel is left, not yet due");
+        q.record_verdict("a1", json!({"decision": "downgrade"}), vec![], vec!["email".into()], "ended").await.unwrap();
+        assert_eq!(q.depth(), 0, "skipped and delivered channels complete the item");
         assert!(q.dead_letters().await.is_empty());
     }
 
