@@ -14,6 +14,7 @@ use wardwatch::notify::file::FileChannel;
 use wardwatch::notify::retry::Backoff;
 use wardwatch::sidecar::queue::{Queue, QueueConfig};
 use wardwatch::sidecar::receiver::InboundAuth;
+use wardwatch::sidecar::rescoring::Rescoring;
 use wardwatch::sidecar::{self, Settings, Sidecar};
 
 const TOKEN: &str = "am-t0ken";
@@ -90,7 +91,7 @@ async fn alertmanager_delivers_a_test_alert_through_the_sidecar_to_smtp() {
         dispatch_concurrency: 4,
     };
     let route: sidecar::RouteFn = Box::new(|_, _| vec!["email".into(), "file".into()]);
-    let sc = Sidecar::new(settings, queue, channels, route);
+    let sc = Sidecar::new(settings, queue, channels, route, Rescoring::disabled("rescoring is off in this test"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let webhook = format!("http://{}/webhook", listener.local_addr().unwrap());
     tokio::spawn(sidecar::run(listener, sc.clone(), std::future::pending()));

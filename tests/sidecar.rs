@@ -14,6 +14,7 @@ use wardwatch::notify::retry::Backoff;
 use wardwatch::notify::slack::{Links, SlackConfig, SlackSender};
 use wardwatch::sidecar::queue::{Queue, QueueConfig};
 use wardwatch::sidecar::receiver::InboundAuth;
+use wardwatch::sidecar::rescoring::Rescoring;
 use wardwatch::sidecar::{self, Settings, Sidecar};
 
 const TOKEN: &str = "t0ken";
@@ -61,7 +62,7 @@ async fn start(dir: &Path, slack_url: &str) -> Running {
         dispatch_concurrency: 8,
     };
     let route: sidecar::RouteFn = Box::new(|_, _| vec!["file".to_string(), "slack".to_string()]);
-    let sidecar = Sidecar::new(settings, queue, channels, route);
+    let sidecar = Sidecar::new(settings, queue, channels, route, Rescoring::disabled("rescoring is off in this test"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -12,6 +12,7 @@ use wardwatch::notify::email::{EmailLinks, EmailSender, TlsMode};
 use wardwatch::notify::retry::Backoff;
 use wardwatch::sidecar::queue::{Queue, QueueConfig};
 use wardwatch::sidecar::receiver::InboundAuth;
+use wardwatch::sidecar::rescoring::Rescoring;
 use wardwatch::sidecar::{self, Settings, Sidecar};
 
 const PAYLOAD: &str = r#"{"receiver":"wardwatch","status":"firing","alerts":[{"status":"firing",
@@ -40,7 +41,8 @@ async fn start(dir: &std::path::Path, smtp: &SmtpServer, password: &str) -> (Soc
         give_up_after: Duration::from_secs(60),
         dispatch_concurrency: 4,
     };
-    let sc = Sidecar::new(settings, queue, channels, Box::new(|_, _| vec!["email".into()]));
+    let route: sidecar::RouteFn = Box::new(|_, _| vec!["email".into()]);
+    let sc = Sidecar::new(settings, queue, channels, route, Rescoring::disabled("rescoring is off in this test"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(sidecar::run(listener, sc.clone(), std::future::pending()));

@@ -5,19 +5,85 @@
 //! while firing and resolved — and a group whose alerts changed — are distinct notifications.
 
 use crate::alert::payload::{Alert, LabelSet, Status, WebhookPayload};
+use crate::rescore::policy::Decision;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::hash::Hasher;
 
-/// How the alert was scored; until rescoring exists every alert goes out unscored, and says so.
+/// How the alert was scored: a verdict, or why it went out unscored (it always goes out).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Scoring {
-    /// Not scored, with the reason (e.g. no model yet, Prometheus unreachable).
+    /// Not scored, with the reason (e.g. rescoring disabled, Prometheus unreachable).
     Unscored {
         /// Why no score is attached.
         reason: String,
     },
+    /// Rescored: the decision and why.
+    Scored(Box<GroupVerdict>),
+}
+
+/// The rescoring verdict of a notification: its most urgent alert's decision, score and reasons.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupVerdict {
+    /// Escalate, keep or downgrade.
+    pub decision: Decision,
+    /// The deciding alert's score in [0, 1] (1 = genuine deterioration).
+    pub score: f64,
+    /// The deciding alert's artifact likelihood in [0, 1].
+    pub artifact: f64,
+    /// Why, most important first.
+    pub reasons: Vec<String>,
+    /// The model that scored it.
+    pub model_version: String,
+    /// The deciding alert, e.g. `HypoxiaDetected p00003`.
+    pub alert: String,
+    /// Alerts of the group that could not be scored, with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unscored: Vec<String>,
+    /// Set when a downgraded alert was still firing at its re-escalation time.
+    #[serde(default)]
+    pub reescalated: bool,
+}
+
+impl Scoring {
+    /// The decision, when scored.
+    pub fn decision(&self) -> Option<Decision> {
+        match self {
+            Scoring::Scored(v) => Some(v.decision),
+            Scoring::Unscored { .. } => None,
+        }
+    }
+
+    /// A short tag for subjects and headers: `ESCALATED`, `likely artifact`, or none.
+    pub fn tag(&self) -> Option<&'static str> {
+        match self.decision() {
+            Some(Decision::Escalate) => Some("ESCALATED"),
+            Some(Decision::Downgrade) => Some("likely artifact"),
+            _ => None,
+        }
+    }
+
+    /// One line for people: the decision, score and reasons, or why it is unscored.
+    pub fn line(&self) -> String {
+        match self {
+            Scoring::Unscored { reason } => format!("unscored: {reason}"),
+            Scoring::Scored(v) => {
+                let decision = match (v.decision, v.reescalated) {
+                    (_, true) => "re-escalated: still firing after it was downgraded as a likely artifact",
+                    (Decision::Escalate, _) => "escalated",
+                    (Decision::Keep, _) => "kept",
+                    (Decision::Downgrade, _) => "downgraded as a likely artifact",
+                };
+                let mut line = format!("{decision} (score {:.2}, artifact {:.2}, {})", v.score, v.artifact, v.alert);
+                for r in &v.reasons {
+                    line.push_str("; ");
+                    line.push_str(r);
+                }
+                line
+            }
+        }
+    }
 }
 
 /// One notification to deliver.

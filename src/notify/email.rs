@@ -255,6 +255,9 @@ pub fn subject(n: &Notification) -> String {
         (Status::Firing, None) => "[FIRING] ".to_string(),
         (Status::Resolved, _) => "[RESOLVED] ".to_string(),
     };
+    if let (Status::Firing, Some(tag)) = (n.status, n.scoring.tag()) {
+        let _ = write!(s, "[{tag}] ");
+    }
     s.push_str(label(a, n, "alertname").unwrap_or("alert"));
     let place: Vec<String> =
         ["ward", "patient"].iter().filter_map(|k| label(a, n, k).map(|v| format!("{k} {v}"))).collect();
@@ -268,11 +271,9 @@ pub fn subject(n: &Notification) -> String {
     s
 }
 
-/// The scoring line: `unscored: <reason>`.
+/// The scoring line: the decision, score and reasons, or `unscored: <reason>`.
 fn scoring_line(s: &Scoring) -> String {
-    match s {
-        Scoring::Unscored { reason } => format!("unscored: {reason}"),
-    }
+    s.line()
 }
 
 /// Escape text for HTML element content and quoted attribute values.

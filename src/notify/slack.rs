@@ -113,6 +113,10 @@ fn header_text(n: &Notification) -> String {
         s.push(' ');
         s.push_str(&fit(sev, MAX_LABEL_VALUE_CHARS, false));
     }
+    if let Some(tag) = n.scoring.tag() {
+        s.push_str(" · ");
+        s.push_str(tag);
+    }
     s.push_str(": ");
     s.push_str(&fit(group_label(n, "alertname").unwrap_or("alert"), MAX_LABEL_VALUE_CHARS, false));
     let place = location(|k| group_label(n, k), false);
@@ -153,12 +157,9 @@ fn fallback_text(n: &Notification, header: &str) -> String {
     fit(&s, MAX_FALLBACK_CHARS, true)
 }
 
-/// "unscored: <reason>", as a context line.
+/// The rescoring verdict ("escalated (score 0.93 …); reasons" or "unscored: <reason>"), as a context line.
 fn scoring_block(scoring: &Scoring) -> Value {
-    let line = match scoring {
-        Scoring::Unscored { reason } => format!("unscored: {}", fit(reason, MAX_SCORING_CHARS, true)),
-    };
-    context(line)
+    context(fit(&scoring.line(), MAX_SCORING_CHARS, true))
 }
 
 /// "… and N more alerts (see Alertmanager)", linking to Alertmanager when its URL is known.

@@ -12,6 +12,8 @@
 
 pub mod artifact;
 pub mod audit;
+pub mod config;
+pub mod engine;
 pub mod eval;
 pub mod features;
 pub mod history;

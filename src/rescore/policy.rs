@@ -53,6 +53,19 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// Check the thresholds.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&self.escalate_at) || !(0.0..=1.0).contains(&self.downgrade_at) {
+            return Err("thresholds must lie in [0, 1]".into());
+        }
+        Ok(())
+    }
+
+    /// How long a downgraded alert may fire before it is re-escalated.
+    pub fn reescalate_after(&self) -> Duration {
+        Duration::from_secs(120)
+    }
+
     /// Decide.
     pub fn decide(&self, _subject: &Subject, a: &Assessment, _firing_for: Duration) -> Verdict {
         let decision = if a.score >= self.escalate_at {

@@ -147,7 +147,7 @@ impl Targets {
                 return Err(TargetsError::Empty { index, reason: "`key` is empty" });
             }
             for (query, q) in t.queries.iter().enumerate() {
-                if q.signal.is_some() == !q.signals.is_empty() {
+                if q.signal.is_some() != q.signals.is_empty() {
                     return Err(TargetsError::Naming { index, query });
                 }
             }

@@ -6,6 +6,7 @@
 use super::config::{ConfigError, ResolvedSecrets, Validated};
 use super::queue::{Queue, QueueError};
 use super::receiver::InboundAuth;
+use super::rescoring::Rescoring;
 use super::{RouteFn, Settings, Sidecar};
 use crate::notify::channel::{Channel, EmailChannel, SlackChannel};
 use crate::notify::email::{EmailError, EmailSender};
@@ -13,6 +14,12 @@ use crate::notify::file::FileChannel;
 use crate::notify::history::PrometheusHistory;
 use crate::notify::retry::Backoff;
 use crate::notify::slack::{SlackError, SlackSender};
+use crate::rescore::audit::AuditLog;
+use crate::rescore::config::RescoringSettings;
+use crate::rescore::engine::Rescorer;
+use crate::rescore::history::PrometheusSource;
+use crate::rescore::model::default_model;
+use crate::rescore::targets::Targets;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -89,5 +96,48 @@ pub async fn assemble(cfg: Validated) -> Result<Arc<Sidecar>, AssembleError> {
         let cfg = cfg.clone();
         Box::new(move |labels, resolved| cfg.route(labels, resolved))
     };
-    Ok(Sidecar::new(settings, queue, channels, route))
+    let rescoring = rescoring(&cfg.rescoring);
+    Ok(Sidecar::new(settings, queue, channels, route, rescoring))
+}
+
+/// Build the rescoring step. Nothing here stops the sidecar: without Prometheus, a model or the
+/// audit log, alerts still go out, unscored or unaudited, and the log says why.
+fn rescoring(cfg: &RescoringSettings) -> Rescoring {
+    if !cfg.enabled {
+        return Rescoring::disabled("rescoring is disabled in the configuration");
+    }
+    let audit = match AuditLog::open(&cfg.audit_log) {
+        Ok(log) => Some(Arc::new(log)),
+        Err(e) => {
+            tracing::error!(path = %cfg.audit_log.display(), error = %e, "cannot open the audit log; decisions are only logged");
+            None
+        }
+    };
+    let rescorer = build_rescorer(cfg);
+    match &rescorer {
+        Ok(r) => {
+            tracing::info!(model = %r.model.version(), prometheus = ?cfg.prometheus_url, audit_log = %cfg.audit_log.display(), "rescoring ready")
+        }
+        Err(why) => tracing::warn!(reason = %why, "alerts will go out unscored"),
+    }
+    Rescoring { rescorer, audit, downgraded_channels: cfg.downgraded_channels.clone() }
+}
+
+fn build_rescorer(cfg: &RescoringSettings) -> Result<Rescorer, String> {
+    let url =
+        cfg.prometheus_url.as_deref().ok_or("no Prometheus to read history from (set rescoring.prometheus_url)")?;
+    let history = PrometheusSource::new(url, cfg.request_timeout).map_err(|e| e.to_string())?;
+    let targets = Targets::new(&cfg.targets).map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    let model = default_model(cfg.training_seed).map_err(|e| format!("model unavailable: {e}"))?;
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "model ready");
+    Ok(Rescorer {
+        history: Arc::new(history),
+        targets,
+        model,
+        policy: cfg.policy.clone(),
+        lookback: cfg.lookback,
+        step: cfg.step,
+        budget: cfg.budget,
+    })
 }

@@ -98,6 +98,9 @@ pub struct SidecarConfig {
     /// Backoff of failed deliveries.
     #[serde(default)]
     pub retry: RetrySection,
+    /// How alerts are rescored before delivery.
+    #[serde(default)]
+    pub rescoring: crate::rescore::config::RescoringSection,
 }
 
 fn default_listen_address() -> String {
@@ -606,6 +609,8 @@ pub struct Validated {
     pub retry: RetrySettings,
     /// Parsed channel timeouts.
     pub timeouts: ChannelTimeouts,
+    /// Rescoring.
+    pub rescoring: crate::rescore::config::RescoringSettings,
 }
 
 impl SidecarConfig {
@@ -653,6 +658,7 @@ impl SidecarConfig {
         }
         let timeouts = channels.check()?;
         check_routes(&self.routes, &channels)?;
+        let rescoring = self.rescoring.check(self.links.prometheus_url.as_deref())?;
         Ok(Validated {
             listen_address,
             queue,
@@ -664,6 +670,7 @@ impl SidecarConfig {
             routes: self.routes.clone(),
             retry: self.retry.check()?,
             timeouts,
+            rescoring,
         })
     }
 }

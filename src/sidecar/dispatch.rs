@@ -12,6 +12,7 @@ use super::Sidecar;
 use crate::alert::notification::Notification;
 use crate::notify::retry::Outcome;
 use crate::sidecar::queue::{DeliveryState, Item};
+use crate::sidecar::rescoring;
 use chrono::Utc;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -38,13 +39,14 @@ pub async fn run(sidecar: Arc<Sidecar>, mut shutdown: tokio::sync::watch::Receiv
         let capacity = sidecar.settings.dispatch_concurrency.saturating_sub(tasks.len());
         if capacity > 0 {
             for item in sidecar.queue.due_except(Utc::now(), capacity, |id| in_flight.contains(id)).await {
-                let channels = due_channels(&item);
-                if channels.is_empty() {
+                if due_channels(&item).is_empty() {
                     continue;
                 }
                 in_flight.insert(item.id.clone());
                 let s = sidecar.clone();
                 tasks.spawn(async move {
+                    let item = rescoring::prepare(&s, item).await;
+                    let channels = due_channels(&item);
                     // The channels of one notification are tried side by side.
                     let attempts = channels.iter().map(|c| attempt(&s, &item, c));
                     futures_join_all(attempts).await;
@@ -97,10 +99,13 @@ fn due_channels(item: &Item) -> Vec<String> {
 /// One attempt on one channel, and its record in the queue.
 async fn attempt(sidecar: &Sidecar, item: &Item, channel: &str) {
     let queue = &sidecar.queue;
-    let notification: Notification = match item.payload.parse() {
+    let mut notification: Notification = match item.payload.parse() {
         Ok(n) => n,
         Err(e) => return dead(sidecar, item, channel, &format!("stored notification unreadable: {e}")).await,
     };
+    if let Some(verdict) = rescoring::stored(item) {
+        notification.scoring = verdict.scoring;
+    }
     let Some(ch) = sidecar.channels.get(channel) else {
         return dead(sidecar, item, channel, "channel no longer configured").await;
     };

@@ -5,6 +5,7 @@
 //! - [`receiver`]: `POST /webhook` — check, parse, persist, then acknowledge.
 //! - [`queue`]: the durable outbox (its design is at the top of the module).
 //! - [`dispatch`]: delivery from the queue through the channels, with retries and dead letters.
+//! - [`rescoring`]: the verdict on each notification before its first delivery, and re-escalation.
 //! - [`telemetry`]: the sidecar's own metrics.
 //!
 //! Routes: `POST /webhook`, `GET /-/healthy`, `GET /-/ready`, `GET /metrics`.
@@ -14,6 +15,7 @@ pub mod config;
 pub mod dispatch;
 pub mod queue;
 pub mod receiver;
+pub mod rescoring;
 pub mod telemetry;
 
 use crate::alert::payload::LabelSet;
@@ -71,11 +73,19 @@ pub struct Sidecar {
     pub in_flight: Semaphore,
     /// Wakes the dispatcher when something was stored.
     pub wake: Notify,
+    /// Rescoring before delivery.
+    pub rescoring: rescoring::Rescoring,
 }
 
 impl Sidecar {
     /// Assemble a sidecar from its parts (the queue opened, the channels built).
-    pub fn new(settings: Settings, queue: Queue, channels: Vec<Arc<dyn Channel>>, route: RouteFn) -> Arc<Self> {
+    pub fn new(
+        settings: Settings,
+        queue: Queue,
+        channels: Vec<Arc<dyn Channel>>,
+        route: RouteFn,
+        rescoring: rescoring::Rescoring,
+    ) -> Arc<Self> {
         let in_flight = Semaphore::new(settings.max_in_flight.max(1));
         let channels = channels.into_iter().map(|c| (c.name(), c)).collect();
         Arc::new(Self {
@@ -86,6 +96,7 @@ impl Sidecar {
             telemetry: telemetry::Telemetry::new(),
             in_flight,
             wake: Notify::new(),
+            rescoring,
         })
     }
 

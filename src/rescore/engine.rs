@@ -1,0 +1,324 @@
+//! One alert through the whole chain: target → history → model → policy, within a time budget,
+//! failing open. A notification's alerts are rescored together and summed up in one verdict.
+//!
+//! Failing open means: when the alert maps to no target, the history cannot be read in time, or
+//! the model fails, the alert goes out unscored at its normal priority, saying why — never held
+//! back, never dropped.
+
+use super::audit::{AuditEntry, WindowSpan};
+use super::history::{HistoryRequest, HistorySource, Naming, SignalGroup};
+use super::model::Model;
+use super::policy::{Decision, Policy, Verdict};
+use super::score::{Assessment, Subject};
+use super::targets::Targets;
+use crate::alert::notification::{GroupVerdict, Notification, Scoring};
+use crate::alert::payload::{Alert, LabelSet, Status};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Why an alert went out unscored (the `reason` label of the failures metric).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// No target maps the alert to an entity's history.
+    NoTarget,
+    /// The history could not be read (Prometheus down, an error, garbage).
+    History,
+    /// The history did not arrive within the time budget.
+    Timeout,
+    /// The model could not score the window.
+    Model,
+}
+
+impl Failure {
+    /// The metric label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Failure::NoTarget => "no_target",
+            Failure::History => "history",
+            Failure::Timeout => "timeout",
+            Failure::Model => "model",
+        }
+    }
+}
+
+/// A scored alert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    /// The entity whose history was read.
+    pub entity: String,
+    /// The window read.
+    pub window: WindowSpan,
+    /// The model's assessment.
+    pub assessment: Assessment,
+    /// The policy's verdict.
+    pub verdict: Verdict,
+    /// The model's version.
+    pub model_version: String,
+}
+
+/// One alert's outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertOutcome {
+    /// The alert's fingerprint.
+    pub fingerprint: String,
+    /// The alert's labels.
+    pub labels: LabelSet,
+    /// The alert's `startsAt`.
+    pub starts_at: DateTime<Utc>,
+    /// Scored, or why not.
+    pub result: Result<Scored, (Failure, String)>,
+    /// Time spent, the history fetch included.
+    pub elapsed: Duration,
+}
+
+/// The rescoring chain.
+pub struct Rescorer {
+    /// Where windows come from.
+    pub history: Arc<dyn HistorySource>,
+    /// Which series belong to an alert.
+    pub targets: Targets,
+    /// The scoring model.
+    pub model: Arc<dyn Model>,
+    /// The decision policy.
+    pub policy: Policy,
+    /// Window length.
+    pub lookback: Duration,
+    /// Window step.
+    pub step: Duration,
+    /// Bound on rescoring one alert, the history fetch included.
+    pub budget: Duration,
+}
+
+/// The subject of an alert.
+pub fn subject(labels: &LabelSet, entity: super::score::EntityKind, focus: Option<String>) -> Subject {
+    let get = |k: &str| labels.get(k).cloned().unwrap_or_default();
+    Subject { alertname: get("alertname"), severity: get("severity"), entity, focus }
+}
+
+impl Rescorer {
+    /// Rescore one alert; `firing_for` is how long it has fired when the decision is made.
+    pub async fn rescore_alert(&self, alert: &Alert, firing_for: Duration) -> AlertOutcome {
+        let started = Instant::now();
+        let result = match tokio::time::timeout(self.budget, self.score(alert, firing_for)).await {
+            Ok(result) => result,
+            Err(_) => Err((Failure::Timeout, format!("history not read within the {:?} budget", self.budget))),
+        };
+        AlertOutcome {
+            fingerprint: alert.fingerprint.clone(),
+            labels: alert.labels.clone(),
+            starts_at: alert.starts_at,
+            result,
+            elapsed: started.elapsed(),
+        }
+    }
+
+    async fn score(&self, alert: &Alert, firing_for: Duration) -> Result<Scored, (Failure, String)> {
+        let alertname = alert.labels.get("alertname").map_or("", String::as_str);
+        let Some(target) = self.targets.resolve(&alert.labels, &alert.generator_url) else {
+            return Err((Failure::NoTarget, format!("no rescoring target matches alert {alertname}")));
+        };
+        let request = HistoryRequest {
+            entity: target.key.clone(),
+            groups: target.groups,
+            end_ms: alert.starts_at.timestamp_millis(),
+            lookback: self.lookback,
+            step: self.step,
+        };
+        let window = self.history.fetch(&request).await.map_err(|e| {
+            let failure = if matches!(e, crate::notify::history::HistoryError::Timeout(_)) {
+                Failure::Timeout
+            } else {
+                Failure::History
+            };
+            (failure, format!("history unavailable: {e}"))
+        })?;
+        if window.signals.is_empty() {
+            return Err((Failure::History, format!("no history for {} before the alert started", target.key)));
+        }
+        let subject = subject(&alert.labels, target.entity, target.focus);
+        let assessment =
+            self.model.assess(&subject, &window).map_err(|e| (Failure::Model, format!("model failed: {e}")))?;
+        let verdict = self.policy.decide(&subject, &assessment, firing_for);
+        let span = WindowSpan {
+            start_ms: window.start_ms,
+            end_ms: window.end_ms,
+            step_ms: window.step_ms,
+            signals: window.signals.len(),
+        };
+        Ok(Scored { entity: target.key, window: span, assessment, verdict, model_version: self.model.version() })
+    }
+
+    /// Rescore every alert of a notification side by side. Firing alerts are judged on how long
+    /// they have fired at `now`; resolved ones on how long they fired in all.
+    pub async fn rescore(&self, notification: &Notification, now: DateTime<Utc>) -> Vec<AlertOutcome> {
+        let futures = notification.alerts.iter().map(|a| {
+            let end = match a.status {
+                Status::Resolved => a.ends_at.unwrap_or(now),
+                Status::Firing => now,
+            };
+            self.rescore_alert(a, (end - a.starts_at).to_std().unwrap_or_default())
+        });
+        join_all(futures).await
+    }
+
+    /// Whether any of these alerts is still firing at `at`, according to Prometheus's `ALERTS`.
+    /// `None` when that cannot be told (no target, history unavailable).
+    pub async fn still_firing(&self, alerts: &[Alert], at: DateTime<Utc>) -> Option<bool> {
+        let mut known = false;
+        for alert in alerts {
+            let target = self.targets.resolve(&alert.labels, &alert.generator_url)?;
+            let alertname = alert.labels.get("alertname").map_or("", String::as_str);
+            let mut selector = format!("alertstate=\"firing\",alertname=\"{}\"", escape(alertname));
+            for part in target.key.split(',') {
+                if let Some((k, v)) = part.split_once('=') {
+                    selector.push_str(&format!(",{k}=\"{}\"", escape(v)));
+                }
+            }
+            let request = HistoryRequest {
+                entity: format!("ALERTS:{alertname}:{}", target.key),
+                groups: vec![SignalGroup {
+                    query: format!("ALERTS{{{selector}}}"),
+                    naming: Naming::One("firing".into()),
+                }],
+                end_ms: at.timestamp_millis(),
+                lookback: Duration::ZERO,
+                step: Duration::from_secs(1),
+            };
+            let fetched = tokio::time::timeout(self.budget, self.history.fetch(&request)).await;
+            match fetched {
+                Ok(Ok(window)) => {
+                    known = true;
+                    if window.signal("firing").is_some() {
+                        return Some(true);
+                    }
+                }
+                _ => return None,
+            }
+        }
+        known.then_some(false)
+    }
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// Run futures concurrently; results in input order.
+async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let handles: Vec<_> = futures.into_iter().collect();
+    let mut out = Vec::with_capacity(handles.len());
+    // Alerts of one group are few; awaiting them in turn inside one task would serialise the
+    // fetches, so poll them together.
+    let mut pending: Vec<std::pin::Pin<Box<F>>> = handles.into_iter().map(Box::pin).collect();
+    let mut results: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (i, f) in pending.iter_mut().enumerate() {
+            if results[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => results[i] = Some(v),
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out.extend(results.into_iter().map(|r| r.expect("every future completed")));
+    out
+}
+
+/// Sum up a notification's alert outcomes: the highest decision wins; an unscored alert counts
+/// as `keep` (it goes out at its normal priority); with nothing scored the notification is
+/// unscored, with the reasons.
+pub fn summarise(outcomes: &[AlertOutcome]) -> Scoring {
+    let unscored: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().err().map(|(_, why)| format!("{}: {why}", alert_label(&o.labels))))
+        .collect();
+    let deciding = outcomes.iter().filter_map(|o| o.result.as_ref().ok().map(|s| (o, s))).max_by(|(_, a), (_, b)| {
+        a.verdict.decision.cmp(&b.verdict.decision).then(a.assessment.score.total_cmp(&b.assessment.score))
+    });
+    let Some((outcome, scored)) = deciding else {
+        let mut reasons: Vec<String> =
+            outcomes.iter().filter_map(|o| o.result.as_ref().err()).map(|(_, w)| w.clone()).collect();
+        reasons.dedup();
+        return Scoring::Unscored { reason: reasons.join("; ") };
+    };
+    let mut decision = scored.verdict.decision;
+    let mut reasons: Vec<String> = scored.verdict.reasons.clone();
+    if !unscored.is_empty() && decision < Decision::Keep {
+        decision = Decision::Keep;
+        reasons.insert(0, format!("kept: {} alert(s) of the group could not be scored", unscored.len()));
+    }
+    reasons.extend(scored.assessment.reasons.iter().take(3).map(|r| r.text.clone()));
+    Scoring::Scored(Box::new(GroupVerdict {
+        decision,
+        score: scored.assessment.score,
+        artifact: scored.assessment.artifact,
+        reasons,
+        model_version: scored.model_version.clone(),
+        alert: alert_label(&outcome.labels),
+        unscored,
+        reescalated: false,
+    }))
+}
+
+fn alert_label(labels: &LabelSet) -> String {
+    let name = labels.get("alertname").map_or("alert", String::as_str);
+    let entity = ["patient", "device", "link", "node"].iter().find_map(|k| labels.get(*k));
+    match entity {
+        Some(e) => format!("{name} {e}"),
+        None => name.to_string(),
+    }
+}
+
+/// The audit entries of a notification's outcomes.
+pub fn audit_entries(notification: &str, outcomes: &[AlertOutcome], now: DateTime<Utc>) -> Vec<AuditEntry> {
+    outcomes
+        .iter()
+        .map(|o| {
+            let base = AuditEntry {
+                decided_at: now,
+                notification: notification.to_owned(),
+                fingerprint: o.fingerprint.clone(),
+                alertname: o.labels.get("alertname").cloned().unwrap_or_default(),
+                labels: o.labels.clone(),
+                starts_at: o.starts_at,
+                decision: None,
+                score: None,
+                artifact: None,
+                reasons: Vec::new(),
+                model_version: None,
+                entity: None,
+                window: None,
+            };
+            match &o.result {
+                Ok(s) => AuditEntry {
+                    decision: Some(s.verdict.decision),
+                    score: Some(s.assessment.score),
+                    artifact: Some(s.assessment.artifact),
+                    reasons: s
+                        .verdict
+                        .reasons
+                        .iter()
+                        .cloned()
+                        .chain(s.assessment.reasons.iter().map(|r| r.text.clone()))
+                        .collect(),
+                    model_version: Some(s.model_version.clone()),
+                    entity: Some(s.entity.clone()),
+                    window: Some(s.window),
+                    ..base
+                },
+                Err((failure, why)) => {
+                    AuditEntry { reasons: vec![format!("unscored ({}): {why}", failure.as_str())], ..base }
+                }
+            }
+        })
+        .collect()
+}

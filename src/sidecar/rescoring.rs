@@ -1,0 +1,242 @@
+//! The dispatcher's rescoring step: before a notification's first delivery it is rescored, the
+//! verdict is logged, counted and stored with the queued item, and the channels are chosen.
+//!
+//! - escalate / keep: every routed channel, the verdict in the message;
+//! - downgrade: the `downgraded_channels` at once, marked "likely artifact"; the other routed
+//!   channels are *held* until `startsAt + reescalate_after`, then get the alert (re-escalated)
+//!   if Prometheus still shows it firing, or are skipped if it ended. A resolved notification of
+//!   a downgraded alert skips them at once. Nothing is ever dropped: a downgraded alert always
+//!   reaches at least one channel, and when the firing state cannot be told it is re-escalated.
+//!
+//! The verdict is stored before any delivery, so a restart or a retry delivers the same message.
+
+use super::Sidecar;
+use crate::alert::notification::{Notification, Scoring};
+use crate::alert::payload::Status;
+use crate::rescore::audit::{AuditEntry, AuditLog};
+use crate::rescore::engine::{self, Rescorer};
+use crate::rescore::policy::Decision;
+use crate::sidecar::queue::{DeliveryState, Item};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The rescoring step's parts.
+pub struct Rescoring {
+    /// The chain, or `None` with the reason every alert is unscored.
+    pub rescorer: Result<Rescorer, String>,
+    /// The audit log, if it could be opened.
+    pub audit: Option<Arc<AuditLog>>,
+    /// Where a downgraded alert goes at once.
+    pub downgraded_channels: Vec<String>,
+}
+
+impl Rescoring {
+    /// No rescoring: every alert goes out unscored with `reason`.
+    pub fn disabled(reason: &str) -> Self {
+        Self { rescorer: Err(reason.to_owned()), audit: None, downgraded_channels: Vec::new() }
+    }
+}
+
+/// What the queue stores with an item once it is rescored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredVerdict {
+    /// What the messages say.
+    pub scoring: Scoring,
+    /// Channels held back until re-escalation.
+    #[serde(default)]
+    pub held: Vec<String>,
+}
+
+/// The stored verdict of an item, if it has one that parses.
+pub fn stored(item: &Item) -> Option<StoredVerdict> {
+    serde_json::from_value(item.verdict.clone()?).ok()
+}
+
+/// Rescore a new item, or re-escalate (or skip) its held channels when they fall due; the item
+/// as it now stands.
+pub async fn prepare(s: &Sidecar, item: Item) -> Item {
+    let Ok(notification) = item.payload.parse::<Notification>() else { return item };
+    match stored(&item) {
+        None => decide(s, item, &notification).await,
+        Some(v) if !v.held.is_empty() => reescalate_if_due(s, item, &notification, v).await,
+        Some(_) => item,
+    }
+}
+
+async fn decide(s: &Sidecar, mut item: Item, n: &Notification) -> Item {
+    let now = Utc::now();
+    let r = &s.rescoring;
+    let (scoring, outcomes) = match &r.rescorer {
+        Err(reason) => (Scoring::Unscored { reason: reason.clone() }, Vec::new()),
+        Ok(rescorer) => {
+            let outcomes = rescorer.rescore(n, now).await;
+            (engine::summarise(&outcomes), outcomes)
+        }
+    };
+    count(s, &outcomes, &scoring);
+    let mut entries = engine::audit_entries(&item.id, &outcomes, now);
+    if outcomes.is_empty() {
+        if let Scoring::Unscored { reason } = &scoring {
+            entries = unscored_entries(&item.id, n, reason, now);
+        }
+    }
+    audit(s, entries).await;
+    let pending: Vec<String> =
+        item.channels.iter().filter(|(_, c)| c.state == DeliveryState::Pending).map(|(k, _)| k.clone()).collect();
+    let (mut hold, mut skip) = (Vec::new(), Vec::new());
+    if scoring.decision() == Some(Decision::Downgrade) && pending.iter().any(|c| r.downgraded_channels.contains(c)) {
+        let others = pending.into_iter().filter(|c| !r.downgraded_channels.contains(c));
+        match n.status {
+            Status::Resolved => skip.extend(others),
+            Status::Firing => {
+                let until = reescalation_time(s, n);
+                hold.extend(others.map(|c| (c, until)));
+            }
+        }
+    }
+    let verdict = StoredVerdict { scoring, held: hold.iter().map(|(c, _)| c.clone()).collect() };
+    let json = serde_json::to_value(&verdict).unwrap_or_default();
+    let reason = "downgraded as a likely artifact; the alert had ended";
+    if let Err(e) = s.queue.record_verdict(&item.id, json.clone(), hold.clone(), skip.clone(), reason).await {
+        tracing::error!(id = %item.id, error = %e, "cannot store the verdict; delivering to every routed channel");
+        return item;
+    }
+    tracing::info!(id = %item.id, scoring = %verdict.scoring.line(), held = ?verdict.held, skipped = ?skip, "rescored");
+    item.verdict = Some(json);
+    apply(&mut item, &hold, &skip, reason);
+    item
+}
+
+/// When a downgraded notification's held channels fall due: its earliest alert's `startsAt`
+/// plus the policy's `reescalate_after`.
+fn reescalation_time(s: &Sidecar, n: &Notification) -> DateTime<Utc> {
+    let after = match &s.rescoring.rescorer {
+        Ok(r) => r.policy.reescalate_after(),
+        Err(_) => Duration::ZERO,
+    };
+    let start = n.alerts.iter().map(|a| a.starts_at).min().unwrap_or_else(Utc::now);
+    start + chrono::Duration::from_std(after).unwrap_or_default()
+}
+
+async fn reescalate_if_due(s: &Sidecar, mut item: Item, n: &Notification, mut v: StoredVerdict) -> Item {
+    let now = Utc::now();
+    let due = v.held.iter().any(|c| {
+        item.channels
+            .get(c)
+            .is_some_and(|st| st.state == DeliveryState::Pending && st.next_attempt_at.is_none_or(|t| t <= now))
+    });
+    if !due {
+        return item;
+    }
+    let firing = match &s.rescoring.rescorer {
+        Ok(r) => r.still_firing(&n.alerts, now).await,
+        Err(_) => None,
+    };
+    let held = std::mem::take(&mut v.held);
+    let (skip, reason) = if firing == Some(false) {
+        (held.clone(), "downgraded as a likely artifact; it ended before re-escalation")
+    } else {
+        if let Scoring::Scored(g) = &mut v.scoring {
+            g.reescalated = true;
+            g.decision = Decision::Keep;
+            let why = match firing {
+                Some(_) => "still firing at its re-escalation time",
+                None => "re-escalated: whether it still fires cannot be told",
+            };
+            g.reasons.insert(0, why.to_owned());
+        }
+        (Vec::new(), "")
+    };
+    let json = serde_json::to_value(&v).unwrap_or_default();
+    if let Err(e) = s.queue.record_verdict(&item.id, json.clone(), Vec::new(), skip.clone(), reason).await {
+        tracing::error!(id = %item.id, error = %e, "cannot store the re-escalation; delivering the held channels");
+        return item;
+    }
+    tracing::info!(id = %item.id, still_firing = ?firing, held = ?held, skipped = ?skip, "held channels due");
+    audit(s, reescalation_entries(&item.id, n, firing, now)).await;
+    item.verdict = Some(json);
+    apply(&mut item, &[], &skip, reason);
+    item
+}
+
+/// Mirror a recorded verdict on the local copy of the item.
+fn apply(item: &mut Item, hold: &[(String, DateTime<Utc>)], skip: &[String], reason: &str) {
+    for (c, until) in hold {
+        if let Some(st) = item.channels.get_mut(c) {
+            st.next_attempt_at = Some(*until);
+        }
+    }
+    for c in skip {
+        if let Some(st) = item.channels.get_mut(c) {
+            st.state = DeliveryState::Skipped;
+            st.last_error = Some(reason.to_owned());
+        }
+    }
+}
+
+fn count(s: &Sidecar, outcomes: &[engine::AlertOutcome], scoring: &Scoring) {
+    let t = &s.telemetry;
+    if outcomes.is_empty() {
+        t.decisions.with_label_values(&["unscored"]).inc();
+    }
+    for o in outcomes {
+        t.scoring_duration.observe(o.elapsed.as_secs_f64());
+        match &o.result {
+            Ok(scored) => {
+                t.decisions.with_label_values(&[scored.verdict.decision.as_str()]).inc();
+                t.alert_score.observe(scored.assessment.score);
+            }
+            Err((failure, _)) => {
+                t.decisions.with_label_values(&["unscored"]).inc();
+                t.scoring_failures.with_label_values(&[failure.as_str()]).inc();
+            }
+        }
+    }
+    let _ = scoring;
+}
+
+async fn audit(s: &Sidecar, entries: Vec<AuditEntry>) {
+    let Some(log) = s.rescoring.audit.clone() else { return };
+    if entries.is_empty() {
+        return;
+    }
+    let written = tokio::task::spawn_blocking(move || log.record(&entries)).await;
+    if let Ok(Err(e)) | Err(e) = written.map_err(std::io::Error::other) {
+        tracing::error!(error = %e, "cannot write the audit log; the alert is delivered anyway");
+    }
+}
+
+fn unscored_entries(id: &str, n: &Notification, reason: &str, now: DateTime<Utc>) -> Vec<AuditEntry> {
+    n.alerts
+        .iter()
+        .map(|a| AuditEntry {
+            decided_at: now,
+            notification: id.to_owned(),
+            fingerprint: a.fingerprint.clone(),
+            alertname: a.labels.get("alertname").cloned().unwrap_or_default(),
+            labels: a.labels.clone(),
+            starts_at: a.starts_at,
+            decision: None,
+            score: None,
+            artifact: None,
+            reasons: vec![format!("unscored: {reason}")],
+            model_version: None,
+            entity: None,
+            window: None,
+        })
+        .collect()
+}
+
+fn reescalation_entries(id: &str, n: &Notification, firing: Option<bool>, now: DateTime<Utc>) -> Vec<AuditEntry> {
+    let (decision, why) = match firing {
+        Some(false) => (Decision::Downgrade, "held channels skipped: the alert ended before re-escalation"),
+        Some(true) => (Decision::Keep, "re-escalated: still firing at its re-escalation time"),
+        None => (Decision::Keep, "re-escalated: whether it still fires cannot be told"),
+    };
+    unscored_entries(id, n, "", now)
+        .into_iter()
+        .map(|e| AuditEntry { decision: Some(decision), reasons: vec![why.to_owned()], ..e })
+        .collect()
+}
