@@ -39,6 +39,14 @@ if [ -f alertmanager/alertmanager.yml ]; then
     step "amtool check-config alertmanager/alertmanager.yml"
     amtool check-config alertmanager/alertmanager.yml
 fi
+if [ -x prometheus/tests/runbooks_test.sh ]; then
+    step "prometheus/tests/runbooks_test.sh (every alert's runbook section)"
+    prometheus/tests/runbooks_test.sh
+fi
+if [ -x alertmanager/routes_test.sh ]; then
+    step "alertmanager/routes_test.sh (routing and inhibition)"
+    alertmanager/routes_test.sh
+fi
 
 # The benchmarks' smoke pass (small sizes; `cargo bench` runs them in full).
 step "cargo test --bench scrape"
