@@ -8,8 +8,12 @@
 //! - [`rescoring`]: the verdict on each notification before its first delivery, and re-escalation.
 //! - [`telemetry`]: the sidecar's own metrics.
 //!
-//! Routes: `POST /webhook`, `GET /-/healthy`, `GET /-/ready`, `GET /metrics`.
+//! - [`api`]: the REST API — health, model information, prediction — and its OpenAPI document.
+//!
+//! Routes: `POST /webhook`, `GET /-/healthy`, `GET /-/ready`, `GET /metrics`, `GET /health`,
+//! `GET /model_info`, `POST /predict`, `POST /batch_predict`, `GET /openapi.json`.
 
+pub mod api;
 pub mod assemble;
 pub mod config;
 pub mod dispatch;
@@ -115,7 +119,12 @@ pub fn router(sidecar: Arc<Sidecar>) -> Router {
         .route("/-/healthy", get(|| async { "wardwatch-sidecar is healthy\n" }))
         .route("/-/ready", get(ready))
         .route("/metrics", get(metrics))
-        .fallback(|| async { receiver::error(StatusCode::NOT_FOUND, "not found: POST /webhook") })
+        .route("/health", get(api::health))
+        .route("/model_info", get(api::model_info))
+        .route("/predict", post(api::predict))
+        .route("/batch_predict", post(api::batch_predict))
+        .route("/openapi.json", get(api::openapi))
+        .fallback(|| async { receiver::error(StatusCode::NOT_FOUND, "not found: see GET /openapi.json") })
         // The receiver enforces its own limit with a JSON 413.
         .layer(DefaultBodyLimit::disable())
         .with_state(sidecar)
