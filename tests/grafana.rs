@@ -203,7 +203,8 @@ async fn wait_healthy(client: &reqwest::Client, addr: SocketAddr, what: &str, lo
     }
 }
 
-/// Posts a distinct one-alert group every 200 ms, so the sidecar acknowledges and delivers steadily.
+/// Posts a distinct one-alert group every 200 ms, so the sidecar acknowledges and delivers steadily
+/// (the embedded default configuration delivers to a file).
 fn post_webhooks(client: reqwest::Client, addr: SocketAddr) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         for i in 0u64.. {
@@ -218,8 +219,14 @@ fn post_webhooks(client: reqwest::Client, addr: SocketAddr) -> tokio::task::Join
                     "annotations": {"summary": "SpO2 low"}, "generatorURL": "http://prometheus:9090/graph",
                     "fingerprint": format!("{i:016x}")}],
             });
-            let r = client.post(format!("http://{addr}/webhook")).json(&payload).send().await;
-            assert!(r.is_ok_and(|r| r.status().is_success()), "the sidecar acknowledges webhook {i}");
+            // A refusal shows up as missing sidecar data in the test; say why here.
+            match client.post(format!("http://{addr}/webhook")).json(&payload).send().await {
+                Ok(r) if r.status().is_success() => {}
+                other => {
+                    eprintln!("webhook {i} not acknowledged, posting stops: {other:?}");
+                    return;
+                }
+            }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     })
@@ -322,10 +329,17 @@ impl Api {
 }
 
 /// The dashboard's variables resolved as Grafana resolves them on load, in order: each one's
-/// query with the earlier ones substituted; its saved value if Prometheus offers it, else the first.
-async fn resolve_variables(api: &Api, file: &str, d: &Value, values: &mut Vec<(String, String)>) {
+/// query with the earlier ones substituted; its saved value if Prometheus offers it (All as the
+/// variable's `allValue`), else the first. Returns each variable's options.
+async fn resolve_variables(
+    api: &Api,
+    file: &str,
+    d: &Value,
+    values: &mut Vec<(String, String)>,
+) -> BTreeMap<String, Vec<String>> {
+    let mut offered = BTreeMap::new();
     for v in d["templating"]["list"].as_array().unwrap() {
-        let name = v["name"].as_str().unwrap();
+        let name = text(v, "name");
         let origin = format!("{file}: variable {name}");
         let query = v["query"]["query"].as_str().or(v["query"].as_str()).expect("variable query");
         let (selector, label) = parse_label_values(&substitute(query, values, &origin));
@@ -335,9 +349,18 @@ async fn resolve_variables(api: &Api, file: &str, d: &Value, values: &mut Vec<(S
             options.sort();
         }
         let saved = v["current"]["value"].as_str().unwrap_or_default();
-        let chosen = if options.iter().any(|o| o == saved) { saved.to_string() } else { options[0].clone() };
+        let chosen = if saved == "$__all" {
+            assert_eq!(v["includeAll"], true, "{origin}: saved as All without includeAll");
+            v["allValue"].as_str().unwrap_or_else(|| panic!("{origin}: All needs an allValue")).to_string()
+        } else if options.iter().any(|o| o == saved) {
+            saved.to_string()
+        } else {
+            options[0].clone()
+        };
         values.push((name.to_string(), chosen));
+        offered.insert(name.to_string(), options);
     }
+    offered
 }
 
 fn queries(file: &str, d: &Value, values: &[(String, String)]) -> Vec<Query> {
@@ -405,9 +428,19 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     let api = Api { client: client.clone(), url: prometheus.url().to_string() };
     let range_seconds = started.elapsed().as_secs().max(1);
     let (mut ran, mut empty) = (0, Vec::new());
+    let all_patients = api.label_values(Some("wardwatch_patient_news2_score"), "patient").await;
+    let all_wards = api.label_values(Some("wardwatch_ward_patients"), "ward").await;
     for Dashboard { file, json: d } in &dashboards() {
         let mut values = builtins(range_seconds);
-        resolve_variables(&api, file, d, &mut values).await;
+        let offered = resolve_variables(&api, file, d, &mut values).await;
+        // The sidecar's notifications link to /d/wardwatch-patient?var-patient=… and
+        // /d/wardwatch-ward?var-ward=… (src/notify/slack.rs): with the other variables at their
+        // saved values, every patient and every ward must be on offer.
+        match text(d, "uid") {
+            "wardwatch-patient" => assert_eq!(offered["patient"], all_patients, "{file}: patients on offer"),
+            "wardwatch-ward" => assert_eq!(offered["ward"], all_wards, "{file}: wards on offer"),
+            _ => {}
+        }
         for q in queries(file, d, &values) {
             let samples = api.samples(&q.expr, q.instant, range_seconds).await;
             if !samples.iter().any(|v| v.is_finite()) {
