@@ -172,6 +172,46 @@ fn news2_is_coloured_as_the_chart_and_spo2_is_shown_in_percent() {
     assert!(spo2_panels >= 3, "only {spo2_panels} SpO2 panels checked");
 }
 
+/// Every `url` under `v` (panel links, data links, overrides).
+fn urls<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::Object(map) => {
+            if let Some(url) = map.get("url").and_then(Value::as_str) {
+                out.push(url);
+            }
+            map.values().for_each(|x| urls(x, out));
+        }
+        Value::Array(items) => items.iter().for_each(|x| urls(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn links_between_dashboards_name_existing_dashboards_and_their_variables() {
+    let all = dashboards();
+    let variables: BTreeMap<&str, BTreeSet<&str>> = all
+        .iter()
+        .map(|d| {
+            let names = d.json["templating"]["list"].as_array().unwrap().iter().map(|v| text(v, "name")).collect();
+            (text(&d.json, "uid"), names)
+        })
+        .collect();
+    let mut checked = 0;
+    for Dashboard { file, json } in &all {
+        let mut found = Vec::new();
+        urls(json, &mut found);
+        for url in found.into_iter().filter(|u| u.starts_with("/d/")) {
+            let (uid, query) = url["/d/".len()..].split_once('?').unwrap_or((&url["/d/".len()..], ""));
+            let vars = variables.get(uid).unwrap_or_else(|| panic!("{file}: {url} names no dashboard"));
+            for name in query.split('&').filter_map(|kv| kv.split_once('=')?.0.strip_prefix("var-")) {
+                assert!(vars.contains(name), "{file}: {url}: {uid} has no variable {name}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "only {checked} links between dashboards");
+}
+
 /// A child process killed on drop.
 struct Process(Child);
 
