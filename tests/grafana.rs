@@ -222,10 +222,13 @@ impl Drop for Process {
     }
 }
 
-fn spawn(bin: &str, args: &[&str], dir: &Path, log: &str) -> Process {
+/// Starts one of the binaries listening on `addr`, in `dir`, its log in `dir/log`.
+fn spawn(bin: &str, args: &[&str], addr: SocketAddr, dir: &Path, log: &str) -> Process {
     let stderr = std::fs::File::create(dir.join(log)).unwrap();
     let child = Command::new(bin)
         .args(args)
+        .arg("--web.listen-address")
+        .arg(addr.to_string())
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -428,48 +431,85 @@ const SCENARIO: &str = "events:
   - {at: 1s, kind: hypoxia, target: p00001, duration: 2h, severity: 0.9}
 ";
 
+/// The real pipeline: exporter with the scenario, sidecar fed with webhooks, Prometheus evaluating
+/// the project's rules and scraping both. Everything stops on drop.
+struct Pipeline {
+    poster: tokio::task::JoinHandle<()>,
+    prometheus: common::Prometheus,
+    _exporter: Process,
+    _sidecar: Process,
+    // Last: removed once the processes are gone.
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.poster.abort();
+    }
+}
+
+impl Pipeline {
+    /// `None` when Prometheus is not installed and skipping is allowed.
+    async fn start(client: &reqwest::Client) -> Option<Pipeline> {
+        let dir = tempfile::Builder::new().prefix("wardwatch-grafana-").tempdir().unwrap();
+        std::fs::write(dir.path().join("scenario.yaml"), SCENARIO).unwrap();
+        let exporter_addr: SocketAddr = ([127, 0, 0, 1], common::free_port()).into();
+        let sidecar_addr: SocketAddr = ([127, 0, 0, 1], common::free_port()).into();
+        let exporter = spawn(
+            env!("CARGO_BIN_EXE_wardwatch-exporter"),
+            &["--patients", "30", "--seed", "7", "--scenario", "scenario.yaml"],
+            exporter_addr,
+            dir.path(),
+            "exporter.log",
+        );
+        let sidecar = spawn(
+            env!("CARGO_BIN_EXE_wardwatch-sidecar"),
+            &["--queue.dir", "queue"],
+            sidecar_addr,
+            dir.path(),
+            "sidecar.log",
+        );
+        wait_healthy(client, exporter_addr, "the exporter", &dir.path().join("exporter.log")).await;
+        wait_healthy(client, sidecar_addr, "the sidecar", &dir.path().join("sidecar.log")).await;
+
+        let rules = common::repo_root().join("prometheus/rules/*.yml");
+        let extra = format!("rule_files:\n  - '{}'\n", rules.display());
+        let scrape = format!("{SCRAPE_SECONDS}s");
+        let prometheus = common::Prometheus::start(&[exporter_addr, sidecar_addr], &scrape, Some(&extra))?;
+        let poster = post_webhooks(client.clone(), sidecar_addr);
+        Some(Pipeline { poster, prometheus, _exporter: exporter, _sidecar: sidecar, _dir: dir })
+    }
+
+    /// Waits (bounded) for what exists only once the scenario has taken hold and the rules have
+    /// evaluated: the alert firing, the patient at risk, rates of the link and sidecar counters.
+    async fn wait_until_settled(&self) {
+        let bound = Duration::from_secs(45);
+        let non_empty = |r: &Value| r.as_array().is_some_and(|a| !a.is_empty());
+        for query in [
+            r#"ALERTS{alertstate="firing", patient="p00001"}"#,
+            "patient:wardwatch_patient_news2_at_risk:bool == 1",
+            "link:wardwatch_network_link_utilisation:ratio_rate1m",
+            "rate(wardwatch_sidecar_ack_duration_seconds_count[4s]) > 0",
+        ] {
+            self.prometheus.wait_for(query, non_empty, bound).await;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
-    let dir = tempfile::Builder::new().prefix("wardwatch-grafana-").tempdir().unwrap();
     let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap();
-    std::fs::write(dir.path().join("scenario.yaml"), SCENARIO).unwrap();
-
-    let exporter_addr: SocketAddr = ([127, 0, 0, 1], common::free_port()).into();
-    let exporter_args = ["--patients", "30", "--seed", "7", "--scenario", "scenario.yaml", "--web.listen-address"];
-    let mut args: Vec<String> = exporter_args.iter().map(|s| s.to_string()).collect();
-    args.push(exporter_addr.to_string());
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let _exporter = spawn(env!("CARGO_BIN_EXE_wardwatch-exporter"), &args, dir.path(), "exporter.log");
-    let sidecar_addr: SocketAddr = ([127, 0, 0, 1], common::free_port()).into();
-    let sidecar_args = ["--queue.dir", "queue", "--web.listen-address", &sidecar_addr.to_string()].map(String::from);
-    let sidecar_args: Vec<&str> = sidecar_args.iter().map(String::as_str).collect();
-    let _sidecar = spawn(env!("CARGO_BIN_EXE_wardwatch-sidecar"), &sidecar_args, dir.path(), "sidecar.log");
-    wait_healthy(&client, exporter_addr, "the exporter", &dir.path().join("exporter.log")).await;
-    wait_healthy(&client, sidecar_addr, "the sidecar", &dir.path().join("sidecar.log")).await;
-
-    let rules = common::repo_root().join("prometheus/rules/*.yml");
-    let extra = format!("rule_files:\n  - '{}'\n", rules.display());
-    let Some(prometheus) =
-        common::Prometheus::start(&[exporter_addr, sidecar_addr], &format!("{SCRAPE_SECONDS}s"), Some(&extra))
-    else {
+    let started = Instant::now();
+    let Some(pipeline) = Pipeline::start(&client).await else {
         return;
     };
-    let started = Instant::now();
-    let poster = post_webhooks(client.clone(), sidecar_addr);
+    pipeline.wait_until_settled().await;
 
-    // The things that exist only once the scenario has taken hold and the rules have evaluated.
-    let bound = Duration::from_secs(45);
-    let non_empty = |r: &Value| r.as_array().is_some_and(|a| !a.is_empty());
-    prometheus.wait_for(r#"ALERTS{alertstate="firing", patient="p00001"}"#, non_empty, bound).await;
-    prometheus.wait_for("patient:wardwatch_patient_news2_at_risk:bool == 1", non_empty, bound).await;
-    prometheus.wait_for("link:wardwatch_network_link_utilisation:ratio_rate1m", non_empty, bound).await;
-    prometheus.wait_for("rate(wardwatch_sidecar_ack_duration_seconds_count[4s]) > 0", non_empty, bound).await;
-
-    let api = Api { client: client.clone(), url: prometheus.url().to_string() };
+    let api = Api { client, url: pipeline.prometheus.url().to_string() };
     let range_seconds = started.elapsed().as_secs().max(1);
-    let (mut ran, mut empty) = (0, Vec::new());
     let all_patients = api.label_values(Some("wardwatch_patient_news2_score"), "patient").await;
     let all_wards = api.label_values(Some("wardwatch_ward_patients"), "ward").await;
+    let (mut ran, mut empty) = (0, Vec::new());
     for Dashboard { file, json: d } in &dashboards() {
         let mut values = builtins(range_seconds);
         let offered = resolve_variables(&api, file, d, &mut values).await;
@@ -489,13 +529,8 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
             ran += 1;
         }
     }
-    poster.abort();
     eprintln!("{ran} dashboard queries run against Prometheus in {:?}", started.elapsed());
     assert!(ran >= 100, "only {ran} queries found");
-    assert!(
-        empty.is_empty(),
-        "queries without data:\n{}\nprometheus log:\n{}",
-        empty.join("\n"),
-        prometheus.log_tail(20)
-    );
+    let log = pipeline.prometheus.log_tail(20);
+    assert!(empty.is_empty(), "queries without data:\n{}\nprometheus log:\n{log}", empty.join("\n"));
 }
