@@ -82,9 +82,9 @@ fn json_response(value: &impl Serialize) -> Response {
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Response> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        error(StatusCode::PAYLOAD_TOO_LARGE, &format!("request body exceeds {limit} bytes"))
-    })
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| error(StatusCode::PAYLOAD_TOO_LARGE, &format!("request body exceeds {limit} bytes")))
 }
 
 /// Score one sample with the chain's model and policy; errors name the field under `at`.

@@ -1,7 +1,7 @@
 //! Shared helpers for integration tests.
 //!
-//! Deliberately independent of the crate's own API: std + tokio + reqwest +
-//! tempfile + serde_json only.
+//! `mod.rs` itself uses std + tokio + reqwest + tempfile + serde_json only; [`slack`] and
+//! [`rescoring`] build on the crate's own API.
 //!
 //! External tools (prometheus, promtool, alertmanager, amtool, python tools in
 //! `.venv-test/`) are located with [`require_tool`]. When a tool is missing the
@@ -9,6 +9,7 @@
 //! is set, in which case the test panics (so CI can never pass by skipping).
 #![allow(dead_code)]
 
+pub mod rescoring;
 pub mod slack;
 pub mod smtp;
 
