@@ -114,11 +114,11 @@ impl fmt::Display for Report {
         let (min_mean, min_median) = mean_median(delays.iter().map(|d| d.minutes_from_window_start).collect());
         let (lab_mean, lab_median) = mean_median(delays.iter().filter_map(|d| d.minutes_from_label).collect());
         writeln!(f, "NAB corpus '{}', threshold {}", self.corpus, self.threshold)?;
-        writeln!(f, "{:<48} {:>7} {:>8} {:>6} {:>8}", "file", "windows", "detected", "false", "raw")?;
+        writeln!(f, "{:<56} {:>7} {:>8} {:>6} {:>8}", "file", "windows", "detected", "false", "raw")?;
         for file in &self.files {
             writeln!(
                 f,
-                "{:<48} {:>7} {:>8} {:>6} {:>8.3}",
+                "{:<56} {:>7} {:>8} {:>6} {:>8.3}",
                 file.name, file.windows, file.detected, file.false_alarms, file.raw_score
             )?;
         }
