@@ -168,6 +168,7 @@ pub fn evaluate_corpus(dir: &Path, name: &str, threshold: f64, config: DetectorC
     let profiles = [CostMatrix::STANDARD, CostMatrix::REWARD_LOW_FP, CostMatrix::REWARD_LOW_FN];
     let mut scores = [0.0; 3];
     let mut raw_standard = Vec::new();
+    let mut null_standard = 0.0;
     for (k, cost) in profiles.into_iter().enumerate() {
         let raw = corpus_raw_score(&corpus, &scored, Sweeper::new(cost), threshold)?;
         let null = corpus_raw_score(&corpus, &vec![Vec::new(); corpus.len()], Sweeper::new(cost), 0.5)?;
@@ -175,9 +176,10 @@ pub fn evaluate_corpus(dir: &Path, name: &str, threshold: f64, config: DetectorC
         scores[k] = normalized_score(raw.iter().sum(), null.iter().sum(), perfect);
         if k == 0 {
             raw_standard = raw;
+            null_standard = null.iter().sum();
         }
     }
-    let tuned = tuned_score(&corpus, &scored)?;
+    let tuned = tuned_score(&corpus, &scored, null_standard)?;
     let files = corpus
         .iter()
         .zip(&scored)
@@ -215,15 +217,14 @@ fn corpus_raw_score(
 }
 
 /// NAB's optimiser over this corpus (standard profile): (normalised score, threshold).
-fn tuned_score(corpus: &[LabelledSeries], scores: &[Vec<f64>]) -> Result<(f64, f64), EvalError> {
+fn tuned_score(corpus: &[LabelledSeries], scores: &[Vec<f64>], null: f64) -> Result<(f64, f64), EvalError> {
     let sweeper = Sweeper::new(CostMatrix::STANDARD);
     let mut points = Vec::new();
     for (i, (series, scores)) in corpus.iter().zip(scores).enumerate() {
         points.extend(sweeper.calc_sweep_score(&series.timestamps(), scores, &series.windows, (i, &series.name))?);
     }
     let best = sweeper.optimize_threshold(&points);
-    let null = -(corpus.iter().map(|s| s.windows.len()).sum::<usize>() as f64) * CostMatrix::STANDARD.fn_weight;
-    let perfect = corpus.iter().map(|s| s.windows.len()).sum::<usize>() as f64;
+    let perfect = corpus.iter().map(|s| s.windows.len()).sum::<usize>() as f64 * CostMatrix::STANDARD.tp_weight;
     Ok((normalized_score(best.score, null, perfect), best.threshold))
 }
 
