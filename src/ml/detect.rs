@@ -5,10 +5,10 @@
 //! `p = (min(#≥x, #≤x) + 1) / (m + 1)`, divided by `1 + excess/spread` when the value lies beyond
 //! everything seen (`excess` is the distance past the extreme, `spread` the interquartile range).
 //! The tail score is `1 − p`. A row is an anomaly when its score is at least [`THRESHOLD`],
-//! which, with a 1,000-row history, means a value past the range of the last 1,000 rows by a
-//! margin. After a detection, the next [`DetectorConfig::refractory`] rows have their score
-//! halved, so one incident raises one alarm: NAB counts only the first detection in a window and
-//! charges every later one outside it.
+//! which, with a 1,000-row history, means a value past the range of the last 1,000 rows. After a
+//! detection, the next [`DetectorConfig::refractory`] rows have their score halved, so one
+//! incident raises one alarm: NAB counts only the first detection in a window and charges every
+//! later one outside it.
 //!
 //! A row's score uses only that row and earlier ones. The parameters and the one threshold were
 //! chosen on NAB's AWS CloudWatch files, as NAB itself tunes one threshold per detector over its
@@ -20,10 +20,12 @@ use std::path::{Path, PathBuf};
 
 use crate::ml::nab::corpus::{parse_row, CorpusError};
 
-/// The one threshold for every series: `anomaly_score >= THRESHOLD` is an anomaly.
-/// Tuned over NAB's AWS files (standard profile); 0.9991 sits just past "beyond the range of the
-/// last 1,000 rows" (1 − 1/1001 = 0.99900).
-pub const THRESHOLD: f64 = 0.9991;
+/// The one threshold for every series: `anomaly_score >= THRESHOLD` is an anomaly. With a
+/// 1,000-row history, 1 − 1/1000 means "beyond the range of the last 1,000 rows" (such a value
+/// scores at least 1 − 1/1001); during warm-up the value must also lie well past the range.
+/// Chosen over NAB's AWS files (standard profile) together with the history and refractory
+/// period; see the README.
+pub const THRESHOLD: f64 = 0.9990;
 
 /// Errors from `detect`.
 #[derive(Debug, thiserror::Error)]
@@ -50,11 +52,13 @@ pub struct DetectorConfig {
     pub warm_up: usize,
     /// Rows after a detection whose score is halved (150 rows: 12.5 h of 5-minute data).
     pub refractory: usize,
+    /// `anomaly_score >= threshold` is an anomaly; [`THRESHOLD`] unless evaluating others.
+    pub threshold: f64,
 }
 
 impl Default for DetectorConfig {
     fn default() -> Self {
-        DetectorConfig { history: 1000, warm_up: 50, refractory: 150 }
+        DetectorConfig { history: 1000, warm_up: 50, refractory: 150, threshold: THRESHOLD }
     }
 }
 
@@ -65,7 +69,7 @@ pub struct Scored {
     pub tail_score: f64,
     /// The tail score, halved during the refractory period after a detection.
     pub anomaly_score: f64,
-    /// `anomaly_score >= THRESHOLD`.
+    /// `anomaly_score >= threshold` ([`THRESHOLD`] by default).
     pub is_anomaly: bool,
 }
 
@@ -101,7 +105,7 @@ impl Detector {
         let tail_score = self.tail_score(value);
         let refractory = self.rows_since_detection.is_some_and(|r| r < self.config.refractory);
         let anomaly_score = if refractory { tail_score * 0.5 } else { tail_score };
-        let is_anomaly = anomaly_score >= THRESHOLD;
+        let is_anomaly = anomaly_score >= self.config.threshold;
         self.rows_since_detection = match self.rows_since_detection {
             _ if is_anomaly => Some(0),
             Some(r) => Some(r.saturating_add(1)),
@@ -238,7 +242,7 @@ mod tests {
 
     #[test]
     fn history_forgets_old_values() {
-        let config = DetectorConfig { history: 100, warm_up: 10, refractory: 0 };
+        let config = DetectorConfig { history: 100, warm_up: 10, refractory: 0, ..DetectorConfig::default() };
         let mut values = vec![50.0];
         values.extend(noise(300));
         values.push(45.0);

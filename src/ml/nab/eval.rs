@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::corpus::{self, CorpusError, LabelledSeries};
 use super::{normalized_score, probation_length, row_at_threshold, CostMatrix, NabError, Sweeper, PROBATION_PERCENT};
-use crate::ml::detect::{score_series, DetectorConfig, THRESHOLD};
+use crate::ml::detect::{score_series, DetectorConfig};
 
 /// Errors from an evaluation.
 #[derive(Debug, thiserror::Error)]
@@ -152,12 +152,13 @@ pub fn evaluate_nab(dir: &Path) -> Result<Vec<Report>, EvalError> {
         return Err(EvalError::NoLabels(dir.to_path_buf()));
     }
     names.sort();
-    names.iter().map(|name| evaluate_corpus(dir, name, THRESHOLD, DetectorConfig::default())).collect()
+    names.iter().map(|name| evaluate_corpus(dir, name, DetectorConfig::default())).collect()
 }
 
 /// Evaluates one corpus (`<name>_windows.json`, `<name>_labels.json`) with the given detector
-/// parameters and threshold.
-pub fn evaluate_corpus(dir: &Path, name: &str, threshold: f64, config: DetectorConfig) -> Result<Report, EvalError> {
+/// parameters, detections being rows at or above `config.threshold`.
+pub fn evaluate_corpus(dir: &Path, name: &str, config: DetectorConfig) -> Result<Report, EvalError> {
+    let threshold = config.threshold;
     let corpus =
         corpus::load(dir, &dir.join(format!("{name}_windows.json")), &dir.join(format!("{name}_labels.json")))?;
     let scored: Vec<Vec<f64>> = corpus
