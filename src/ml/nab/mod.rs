@@ -160,17 +160,7 @@ impl Sweeper {
                 rows: timestamps.len(),
             });
         }
-        let mut spans = Vec::with_capacity(windows.len());
-        for (w, (start, end)) in windows.iter().enumerate() {
-            let find = |edge: &T| {
-                timestamps.iter().position(|t| t == edge).ok_or_else(|| NabError::WindowEdgeNotFound {
-                    file: file.1.to_string(),
-                    window: w,
-                    edge: format!("{edge:?}"),
-                })
-            };
-            spans.push((find(start)?, find(end)?));
-        }
+        let spans = window_spans(timestamps, windows, file.1)?;
         let max_tp = scaled_sigmoid(-1.0);
         let probation = probation_length(self.probation_percent, timestamps.len());
         let mut points = Vec::with_capacity(timestamps.len());
@@ -281,6 +271,22 @@ impl Sweeper {
         }
         best
     }
+}
+
+/// Each window's `(first, last)` row, found as `timestamps.index(edge)` does in NAB.
+fn window_spans<T: PartialEq + std::fmt::Debug>(
+    timestamps: &[T],
+    windows: &[(T, T)],
+    file: &str,
+) -> Result<Vec<(usize, usize)>, NabError> {
+    let find = |window: usize, edge: &T| {
+        timestamps.iter().position(|t| t == edge).ok_or_else(|| NabError::WindowEdgeNotFound {
+            file: file.to_string(),
+            window,
+            edge: format!("{edge:?}"),
+        })
+    };
+    windows.iter().enumerate().map(|(w, (start, end))| Ok((find(w, start)?, find(w, end)?))).collect()
 }
 
 /// The row `scoreDataSet` picks: the one at `threshold`, or else the last one above it.
