@@ -1,1 +1,0 @@
-//! The Numenta Anomaly Benchmark's scorer (standard profile), ported from `nab/sweeper.py`.
