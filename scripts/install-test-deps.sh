@@ -5,7 +5,7 @@
 #
 #   Debian: prometheus (prometheus + promtool), prometheus-alertmanager
 #           (prometheus-alertmanager + amtool), wrk
-#   Python: a venv at .venv-test/ with pinned prometheus_client and aiosmtpd
+#   Python: a venv at .venv-test/ with pinned prometheus_client, aiosmtpd and scikit-learn
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -13,6 +13,8 @@ ROOT="$(pwd)"
 
 PROMETHEUS_CLIENT_VERSION="0.26.0"
 AIOSMTPD_VERSION="1.4.6"
+SCIKIT_LEARN_VERSION="1.9.1"
+NUMPY_VERSION="2.4.6"
 VENV="$ROOT/.venv-test"
 
 export DEBIAN_FRONTEND=noninteractive
@@ -58,10 +60,10 @@ fi
 
 # ---- Python venv -----------------------------------------------------------
 venv_ok() {
-    [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - "$PROMETHEUS_CLIENT_VERSION" "$AIOSMTPD_VERSION" <<'PY' >/dev/null 2>&1
+    [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - "$PROMETHEUS_CLIENT_VERSION" "$AIOSMTPD_VERSION" "$SCIKIT_LEARN_VERSION" <<'PY' >/dev/null 2>&1
 import sys
 from importlib.metadata import version
-sys.exit(0 if (version("prometheus_client"), version("aiosmtpd")) == (sys.argv[1], sys.argv[2]) else 1)
+sys.exit(0 if (version("prometheus_client"), version("aiosmtpd"), version("scikit-learn")) == tuple(sys.argv[1:4]) else 1)
 PY
 }
 
@@ -73,7 +75,8 @@ if ! venv_ok; then
     fi
     echo "install-test-deps: pip installing prometheus_client==$PROMETHEUS_CLIENT_VERSION aiosmtpd==$AIOSMTPD_VERSION"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
-        "prometheus_client==$PROMETHEUS_CLIENT_VERSION" "aiosmtpd==$AIOSMTPD_VERSION" </dev/null
+        "prometheus_client==$PROMETHEUS_CLIENT_VERSION" "aiosmtpd==$AIOSMTPD_VERSION" \
+        "scikit-learn==$SCIKIT_LEARN_VERSION" "numpy==$NUMPY_VERSION" </dev/null
     venv_ok || { echo "install-test-deps: venv check failed after install" >&2; exit 1; }
     installed+=("prometheus_client==$PROMETHEUS_CLIENT_VERSION" "aiosmtpd==$AIOSMTPD_VERSION")
 fi
