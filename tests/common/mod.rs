@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod compose;
+pub mod process;
 pub mod slack;
 pub mod smtp;
 
