@@ -112,6 +112,7 @@ fn prometheus_config(dir: &Path, ports: &[(u16, u16)]) -> std::path::PathBuf {
         *t = Value::String(loopback(new.1).to_string());
     };
     config["global"]["scrape_interval"] = "1s".into();
+    config["global"]["scrape_timeout"] = "1s".into();
     config["global"]["evaluation_interval"] = "1s".into();
     for job in config["scrape_configs"].as_sequence_mut().unwrap() {
         if let Some(m) = job.as_mapping_mut() {
