@@ -129,6 +129,9 @@ channels:
     timeout: 10s
   file:
     path: "$RUN/notifications.jsonl"
+rescoring:
+  # History comes from links.prometheus_url; every decision is appended here.
+  audit_log: "$RUN/decisions.jsonl"
 EOF
 
 # ---- processes -------------------------------------------------------------------------------
@@ -201,6 +204,7 @@ cat <<EOF
 wardwatch is running (Ctrl-C stops everything):
   exporter      http://127.0.0.1:$EXPORTER_PORT/      ground truth: $RUN/events.jsonl
   sidecar       http://127.0.0.1:$SIDECAR_PORT/      notifications: $RUN/notifications.jsonl
+                decisions: $RUN/decisions.jsonl   API: http://127.0.0.1:$SIDECAR_PORT/openapi.json
   prometheus    http://127.0.0.1:$PROMETHEUS_PORT/alerts
   alertmanager  http://127.0.0.1:$ALERTMANAGER_PORT/
   inbox         smtp://127.0.0.1:$SMTP_PORT   one file per email in $RUN/inbox/new/

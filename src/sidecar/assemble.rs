@@ -46,8 +46,8 @@ pub enum AssembleError {
     Slack(#[from] SlackError),
 }
 
-/// The Prometheus the email channel charts the recent history from, if `links.prometheus_url` is
-/// set; without one (or if its client cannot be built) emails go out without a chart.
+/// The Prometheus the email channel charts the recent history from, if one is configured; without
+/// one (or if its client cannot be built) emails go out without a chart.
 fn history_client(url: Option<&str>) -> Option<PrometheusHistory> {
     let url = url.filter(|u| !u.trim().is_empty())?;
     match PrometheusHistory::new(url, HISTORY_TIMEOUT) {
@@ -73,7 +73,8 @@ pub async fn assemble(cfg: Validated) -> Result<Arc<Sidecar>, AssembleError> {
     let mut channels: Vec<Arc<dyn Channel>> = Vec::new();
     if let Some(config) = cfg.email_config(&secrets) {
         let sender = EmailSender::new(config.clone())?;
-        let history = history_client(cfg.links.prometheus_url.as_deref());
+        // The Prometheus the sidecar reads (rescoring.prometheus_url, else links.prometheus_url).
+        let history = history_client(cfg.rescoring.prometheus_url.as_deref());
         channels.push(Arc::new(EmailChannel { sender, config, links: cfg.links.email_links(), history }));
     }
     if let Some(config) = cfg.slack_config(&secrets) {
