@@ -1,1 +1,262 @@
-//! Cross-signal evidence of sensor artifacts (probe-off, lead-off, impossible rates, stuck sensors).
+//! Cross-signal evidence of sensor artifacts (probe-off, lead-off, impossible rates, stuck sensors,
+//! cuff errors), and of corroboration by partner signals, each a number in [0, 1].
+//!
+//! The rules are the ones a nurse or a biomedical engineer applies at the bedside (REFERENCE.md §1,
+//! "how monitors lie"): the body is one system, so a real change in one vital shows in its partners
+//! (hypoxia drives respiration and heart rate up; a falling pressure draws a baroreflex tachycardia),
+//! while a sensor fault shows in that sensor's own quality signal and nowhere else.
+
+use super::features::{self, index_at, Profile, SignalStats, RECENT_MS};
+use super::score::Subject;
+use super::window::{signal, Series, Window};
+
+/// How far over a physiological rate limit counts as certain (twice the limit).
+const RATE_CERTAIN: f64 = 2.0;
+/// The stretch over which rates of change are checked, ms.
+const RATE_SPAN_MS: i64 = 10 * 60_000;
+/// The stretch that must be unnaturally smooth for a stuck sensor, ms.
+const STUCK_SPAN_MS: i64 = 3 * 60_000;
+
+/// Linear ramp: 0 at or below `lo`, 1 at or above `hi`.
+pub fn ramp(x: f64, lo: f64, hi: f64) -> f64 {
+    if x.is_nan() {
+        return 0.0;
+    }
+    ((x - lo) / (hi - lo)).clamp(0.0, 1.0)
+}
+
+/// The fastest a signal's true value can change, per second; `None` where fast change is real
+/// (heart rate switches abruptly at the onset of an arrhythmia).
+///
+/// - SpO2 1 point/s: respiratory failure lowers SpO2 by about 0.5 point per 10 min
+///   (REFERENCE.md §1) and even apnoea desaturates adults by well under 1 point/s; a pulse
+///   oximeter also averages over several seconds.
+/// - Temperature 1 °C/min: core temperature is buffered by the body's heat capacity (~3.5 kJ/K/kg);
+///   a fever rises over tens of minutes, so a degree a minute is the probe, not the patient.
+/// - Arterial pressure 8 mmHg/s over 5 s samples: beat-to-beat and respiratory swings are 5–10 mmHg
+///   and averaged out; a flushed or kinked arterial line steps by 50–100 mmHg at once.
+pub fn rate_limit(name: &str) -> Option<f64> {
+    match name {
+        signal::SPO2 => Some(0.01),
+        signal::TEMPERATURE => Some(1.0 / 60.0),
+        signal::SYSTOLIC | signal::MEAN_PRESSURE => Some(8.0),
+        _ => None,
+    }
+}
+
+/// The cross-signal evidence of one alert's window.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Evidence {
+    /// SpO2 dip with pleth signal lost (quality fell, pulse disagrees with the ECG) while heart
+    /// rate and respiration are unchanged: probe-off or motion.
+    pub probe_off: f64,
+    /// ECG quality lost and ECG heart rate implausible while the pleth shows a steady pulse.
+    pub lead_off: f64,
+    /// The alerting signal moved faster than physiology allows.
+    pub impossible_rate: f64,
+    /// The alerting signal is unnaturally smooth where it normally varies (stuck or dislodged).
+    pub stuck: f64,
+    /// A blood-pressure step with no baroreflex response and unchanged perfusion: cuff error.
+    pub bp_cuff: f64,
+    /// Partner signals move as the body would with a real change (0 = no corroboration).
+    pub corroboration: f64,
+}
+
+impl Evidence {
+    /// Feature names and values.
+    pub fn named(&self) -> [(&'static str, f64); 6] {
+        [
+            ("artifact.probe_off", self.probe_off),
+            ("artifact.lead_off", self.lead_off),
+            ("artifact.impossible_rate", self.impossible_rate),
+            ("artifact.stuck", self.stuck),
+            ("artifact.bp_cuff", self.bp_cuff),
+            ("evidence.corroboration", self.corroboration),
+        ]
+    }
+}
+
+/// The signals an alert on `focus` depends on: NEWS2 is made of the vitals it scores.
+pub fn constituents(focus: &str) -> &[&'static str] {
+    const NEWS2: [&str; 5] =
+        [signal::RESPIRATION_RATE, signal::SPO2, signal::SYSTOLIC, signal::HEART_RATE, signal::TEMPERATURE];
+    match focus {
+        signal::NEWS2 => &NEWS2,
+        signal::SPO2 => &[signal::SPO2],
+        signal::HEART_RATE => &[signal::HEART_RATE],
+        signal::SYSTOLIC => &[signal::SYSTOLIC],
+        signal::MEAN_PRESSURE => &[signal::MEAN_PRESSURE],
+        signal::TEMPERATURE => &[signal::TEMPERATURE],
+        signal::RESPIRATION_RATE => &[signal::RESPIRATION_RATE],
+        _ => &[],
+    }
+}
+
+/// All evidence for an alert: the rules that bear on its focus signal (all of them for NEWS2).
+pub fn evidence(subject: &Subject, window: &Window, profile: &Profile) -> Evidence {
+    let Some(focus) = subject.focus.as_deref() else { return Evidence::default() };
+    let bears = |s: &str| constituents(focus).contains(&s);
+    let worst = |f: &dyn Fn(&Series, &str) -> f64| {
+        constituents(focus).iter().filter_map(|&name| window.signal(name).map(|s| f(s, name))).fold(0.0f64, f64::max)
+    };
+    Evidence {
+        probe_off: if bears(signal::SPO2) { probe_off(profile) } else { 0.0 },
+        lead_off: if bears(signal::HEART_RATE) { lead_off(profile) } else { 0.0 },
+        impossible_rate: worst(&|s, name| rate_limit(name).map_or(0.0, |l| impossible_rate(s, window.end_ms, l))),
+        stuck: worst(&|s, name| stuck(s, window.end_ms, features::floor_of(name))),
+        bp_cuff: if bears(signal::SYSTOLIC) || bears(signal::MEAN_PRESSURE) { bp_cuff(profile) } else { 0.0 },
+        corroboration: corroboration(focus, profile),
+    }
+}
+
+fn rise(s: Option<&SignalStats>) -> f64 {
+    s.map_or(0.0, |s| s.level - s.baseline)
+}
+
+/// SpO2 dip × pleth signal lost × (heart rate and respiration unchanged).
+pub fn probe_off(p: &Profile) -> f64 {
+    let Some(spo2) = p.get(signal::SPO2) else { return 0.0 };
+    let dip = ramp(spo2.baseline - spo2.level, 0.02, 0.05);
+    let quality_lost = p.get(signal::PLETH_QUALITY).map_or(0.0, |q| {
+        // A sudden fall in the last 10 minutes (slow falls are poor perfusion), or no signal at all.
+        ramp(-q.change_10m, 0.1, 0.3).max(ramp(0.2 - q.level, 0.0, 0.15))
+    });
+    let pulse_mismatch = match (p.get(signal::PULSE_RATE), p.get(signal::HEART_RATE)) {
+        (Some(pulse), Some(hr)) => ramp((pulse.level - hr.level).abs(), 10.0, 30.0),
+        _ => 0.0,
+    };
+    // Hypoxia drives respiration (~1 /min per point under target) and heart rate up (§1).
+    let steady = (1.0 - ramp(rise(p.get(signal::HEART_RATE)), 5.0, 15.0))
+        * (1.0 - ramp(rise(p.get(signal::RESPIRATION_RATE)), 3.0, 6.0));
+    dip * quality_lost.max(pulse_mismatch) * (0.5 + 0.5 * steady)
+}
+
+/// ECG quality lost × ECG rate disagreeing with the pleth pulse × a real, steady pleth pulse.
+pub fn lead_off(p: &Profile) -> f64 {
+    let (Some(hr), Some(ecg)) = (p.get(signal::HEART_RATE), p.get(signal::ECG_QUALITY)) else { return 0.0 };
+    let ecg_lost = ramp(0.5 - ecg.level, 0.0, 0.3);
+    match p.get(signal::PULSE_RATE) {
+        Some(pulse) => {
+            let disagree = ramp((hr.level - pulse.level).abs(), 15.0, 40.0);
+            let pleth_good = p.get(signal::PLETH_QUALITY).map_or(0.5, |q| ramp(q.level, 0.2, 0.4));
+            let pulse_steady = 1.0 - ramp((pulse.level - pulse.baseline).abs(), 15.0, 30.0);
+            ecg_lost * disagree * pleth_good * pulse_steady
+        }
+        // No pleth to compare with: only a count no heart produces is evidence.
+        None => ecg_lost * if hr.level <= 0.0 || hr.level > 250.0 { 0.5 } else { 0.0 },
+    }
+}
+
+/// Fastest change in the last 10 minutes against the physiological limit: 0 within it, 1 at
+/// twice it. A held reading (cuff, lab) changes once per measurement, so the rate is taken over
+/// the time since the previous change, not since the previous sample.
+pub fn impossible_rate(series: &Series, end_ms: i64, limit_per_s: f64) -> f64 {
+    let Some(last) = index_at(series, end_ms) else { return 0.0 };
+    let from = series.times_ms.partition_point(|&t| t < end_ms - RATE_SPAN_MS);
+    let (mut prev_t, mut prev_v) = match from.checked_sub(1) {
+        Some(i) => (series.times_ms[i], series.values[i]),
+        None => (series.times_ms[0], series.values[0]),
+    };
+    let mut fastest = 0.0f64;
+    for i in from..=last {
+        let (t, v) = (series.times_ms[i], series.values[i]);
+        if v != prev_v && t > prev_t {
+            fastest = fastest.max((v - prev_v).abs() / ((t - prev_t) as f64 / 1000.0));
+            (prev_t, prev_v) = (t, v);
+        }
+    }
+    ramp(fastest / limit_per_s, 1.0, RATE_CERTAIN)
+}
+
+/// Mean absolute second difference of consecutive samples in `[from, to)`: how rough the signal
+/// is once its trend is removed (measurement noise and physiological variability).
+fn roughness(values: &[f64]) -> Option<f64> {
+    if values.len() < 3 {
+        return None;
+    }
+    let sum: f64 = values.windows(3).map(|w| (w[2] - 2.0 * w[1] + w[0]).abs()).sum();
+    Some(sum / (values.len() - 2) as f64)
+}
+
+/// A signal that normally varies has gone unnaturally smooth over the last 3 minutes (a stuck
+/// value, or a dislodged probe drifting to ambient): 1 when its roughness is under 5% of its
+/// own baseline roughness, 0 above 25%. Signals that are held by nature (cuff, labs) never count.
+pub fn stuck(series: &Series, end_ms: i64, floor: f64) -> f64 {
+    let Some(last) = index_at(series, end_ms) else { return 0.0 };
+    let recent_from = series.times_ms.partition_point(|&t| t < end_ms - STUCK_SPAN_MS);
+    let baseline_to = series.times_ms.partition_point(|&t| t < end_ms - RECENT_MS);
+    let (Some(recent), Some(usual)) =
+        (roughness(&series.values[recent_from..=last]), roughness(&series.values[..baseline_to]))
+    else {
+        return 0.0;
+    };
+    if last + 1 - recent_from < 12 || usual < 0.1 * floor {
+        return 0.0;
+    }
+    1.0 - ramp(recent / usual, 0.05, 0.25)
+}
+
+/// A pressure step of 20–35% or more with no baroreflex response in heart rate and unchanged
+/// perfusion (pleth quality): a mis-sized cuff or a flushed line rather than the circulation.
+pub fn bp_cuff(p: &Profile) -> f64 {
+    let Some(sys) = p.get(signal::SYSTOLIC).or_else(|| p.get(signal::MEAN_PRESSURE)) else { return 0.0 };
+    let before = sys.level - sys.change_10m;
+    if before <= 0.0 {
+        return 0.0;
+    }
+    let jump = ramp(sys.change_10m.abs() / before, 0.2, 0.35);
+    let hr = p.get(signal::HEART_RATE);
+    // A real fall in pressure speeds the heart (baroreflex; haemorrhage: HR up, BP down, §1).
+    let reflex = match hr {
+        Some(hr) if sys.change_10m < 0.0 => (hr.change_10m).max(hr.level - hr.baseline),
+        Some(hr) => (-hr.change_10m).max(hr.baseline - hr.level),
+        None => 0.0,
+    };
+    let no_reflex = 1.0 - ramp(reflex, 5.0, 15.0);
+    let perfusion_kept = if sys.change_10m < 0.0 {
+        1.0 - p.get(signal::PLETH_QUALITY).map_or(0.0, |q| ramp(q.baseline - q.level, 0.1, 0.25))
+    } else {
+        1.0
+    };
+    jump * no_reflex * (0.5 + 0.5 * perfusion_kept)
+}
+
+/// How strongly partner signals corroborate a real change in `focus` (the couplings of §1).
+pub fn corroboration(focus: &str, p: &Profile) -> f64 {
+    let hr_up = ramp(rise(p.get(signal::HEART_RATE)), 5.0, 15.0);
+    let hr_moved = ramp(rise(p.get(signal::HEART_RATE)).abs(), 5.0, 15.0);
+    let rr_up = ramp(rise(p.get(signal::RESPIRATION_RATE)), 2.0, 6.0);
+    match focus {
+        signal::SPO2 => rr_up.max(hr_up).max(ramp(rise(p.get(signal::ETCO2)), 3.0, 8.0)),
+        signal::HEART_RATE => {
+            // The pleth counts the same pulse, and the ECG is clean.
+            match (p.get(signal::PULSE_RATE), p.get(signal::HEART_RATE)) {
+                (Some(pulse), Some(hr)) => {
+                    let agree = 1.0 - ramp((pulse.level - hr.level).abs(), 10.0, 25.0);
+                    agree * p.get(signal::ECG_QUALITY).map_or(0.5, |q| ramp(q.level, 0.5, 0.8))
+                }
+                _ => 0.0,
+            }
+        }
+        signal::SYSTOLIC | signal::MEAN_PRESSURE => {
+            let lactate_up = ramp(rise(p.get(signal::LACTATE)), 0.5, 1.5);
+            let perfusion_down = ramp(-rise(p.get(signal::PLETH_QUALITY)), 0.05, 0.2);
+            hr_up.max(lactate_up).max(perfusion_down)
+        }
+        signal::RESPIRATION_RATE => {
+            let spo2_down = ramp(-rise(p.get(signal::SPO2)), 0.02, 0.05);
+            let fever = ramp(rise(p.get(signal::TEMPERATURE)), 0.5, 1.5);
+            spo2_down.max(hr_up).max(fever)
+        }
+        signal::TEMPERATURE => hr_moved,
+        signal::GLUCOSE => hr_up,
+        signal::LACTATE => hr_up.max(ramp(-rise(p.get(signal::SYSTOLIC)), 10.0, 30.0)),
+        signal::NEWS2 => {
+            let vitals =
+                [signal::HEART_RATE, signal::RESPIRATION_RATE, signal::SPO2, signal::SYSTOLIC, signal::TEMPERATURE];
+            let moved = vitals.iter().filter(|&&v| p.get(v).is_some_and(|s| s.z.abs() >= 3.0)).count();
+            ramp(moved as f64, 1.0, 3.0)
+        }
+        _ => 0.0,
+    }
+}

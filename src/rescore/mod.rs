@@ -13,8 +13,10 @@
 pub mod artifact;
 pub mod audit;
 pub mod eval;
+pub mod explain;
 pub mod features;
 pub mod history;
+pub mod model;
 pub mod policy;
 pub mod score;
 pub mod targets;
