@@ -20,4 +20,5 @@ pub mod model;
 pub mod policy;
 pub mod score;
 pub mod targets;
+pub mod training;
 pub mod window;
