@@ -260,3 +260,142 @@ pub fn corroboration(focus: &str, p: &Profile) -> f64 {
         _ => 0.0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rescore::features::tests::{noise, window};
+    use crate::rescore::features::{extract, END};
+    use crate::rescore::score::{EntityKind, Features};
+
+    fn patient(focus: &str, signals: &[(&str, &dyn Fn(f64, usize) -> f64)]) -> Features {
+        let subject = Subject {
+            alertname: "Test".into(),
+            severity: "critical".into(),
+            entity: EntityKind::Patient,
+            focus: Some(focus.into()),
+        };
+        extract(&subject, &window(signals))
+    }
+
+    /// Steady vitals of a calm patient, with the monitor's noise.
+    fn hr(_: f64, i: usize) -> f64 {
+        78.0 + 2.0 * noise(i)
+    }
+    fn rr(_: f64, i: usize) -> f64 {
+        16.0 + 0.7 * noise(i + 7)
+    }
+
+    #[test]
+    fn probe_off_dip_with_steady_heart_rate_and_respiration_is_likely_an_artifact() {
+        let f = patient(
+            "spo2",
+            &[
+                ("spo2", &|m: f64, i| if m < 0.5 { 0.70 } else { 0.96 + 0.003 * noise(i) }),
+                ("pleth_quality", &|m: f64, _| if m < 0.5 { 0.02 } else { 0.85 }),
+                ("pulse_rate", &|m: f64, i| if m < 0.5 { 0.0 } else { hr(m, i) }),
+                ("heart_rate", &hr),
+                ("respiration_rate", &rr),
+            ],
+        );
+        assert!(f["artifact.probe_off"] > 0.9, "{}", f["artifact.probe_off"]);
+        assert!(f["artifact.impossible_rate"] > 0.9, "a 26-point fall in 5 s: {}", f["artifact.impossible_rate"]);
+        assert!(f["evidence.corroboration"] < 0.1);
+    }
+
+    #[test]
+    fn real_hypoxic_drift_with_rising_respiration_is_not_an_artifact() {
+        // SpO2 drifts from 96% to 88% over 25 minutes; respiration and heart rate climb with it.
+        let drift = |m: f64| ((25.0 - m) / 25.0).clamp(0.0, 1.0);
+        let f = patient(
+            "spo2",
+            &[
+                ("spo2", &|m, i| 0.96 - 0.08 * drift(m) + 0.003 * noise(i)),
+                ("pleth_quality", &|_, i| 0.85 + 0.03 * noise(i + 3)),
+                ("pulse_rate", &|m, i| hr(m, i) + 9.0 * drift(m)),
+                ("heart_rate", &|m, i| hr(m, i) + 9.0 * drift(m)),
+                ("respiration_rate", &|m, i| rr(m, i) + 8.0 * drift(m)),
+            ],
+        );
+        assert!(f["artifact.probe_off"] < 0.1, "{}", f["artifact.probe_off"]);
+        assert!(f["artifact.impossible_rate"] == 0.0);
+        assert!(f["evidence.corroboration"] > 0.9, "{}", f["evidence.corroboration"]);
+    }
+
+    #[test]
+    fn lead_off_with_a_steady_pleth_pulse_is_likely_an_artifact() {
+        let f = patient(
+            "heart_rate",
+            &[
+                ("heart_rate", &|m, i| if m < 0.3 { 0.0 } else { hr(m, i) }),
+                ("ecg_quality", &|m, _| if m < 0.3 { 0.02 } else { 0.95 }),
+                ("pulse_rate", &hr),
+                ("pleth_quality", &|_, _| 0.85),
+            ],
+        );
+        assert!(f["artifact.lead_off"] > 0.9, "{}", f["artifact.lead_off"]);
+        // A real tachyarrhythmia: clean ECG, the pleth counts the same fast pulse.
+        let f = patient(
+            "heart_rate",
+            &[
+                ("heart_rate", &|m, i| if m < 3.0 { 160.0 + 3.0 * noise(i) } else { hr(m, i) }),
+                ("ecg_quality", &|_, _| 0.95),
+                ("pulse_rate", &|m, i| if m < 3.0 { 158.0 + 3.0 * noise(i + 1) } else { hr(m, i) }),
+                ("pleth_quality", &|_, _| 0.85),
+            ],
+        );
+        assert_eq!(f["artifact.lead_off"], 0.0);
+        assert!(f["evidence.corroboration"] > 0.9);
+    }
+
+    #[test]
+    fn a_temperature_probe_drifting_to_ambient_is_stuck_and_too_fast() {
+        // Dislodged at 7 minutes before the end: cools to 33 °C with a 2-minute time constant,
+        // without the noise a probe on the skin shows.
+        let f = patient(
+            "temperature",
+            &[("temperature", &|m: f64, i| {
+                if m < 7.0 {
+                    33.0 + 4.0 * (-(7.0 - m) / 2.0).exp()
+                } else {
+                    37.0 + 0.04 * noise(i)
+                }
+            })],
+        );
+        assert!(f["artifact.stuck"] > 0.9, "{}", f["artifact.stuck"]);
+        assert!(f["artifact.impossible_rate"] > 0.9, "{}", f["artifact.impossible_rate"]);
+    }
+
+    #[test]
+    fn a_smooth_fever_is_neither_stuck_nor_too_fast() {
+        let f = patient("temperature", &[("temperature", &|m: f64, i| 39.5 - 0.01 * m + 0.04 * noise(i))]);
+        assert_eq!(f["artifact.stuck"], 0.0);
+        assert_eq!(f["artifact.impossible_rate"], 0.0);
+    }
+
+    #[test]
+    fn held_cuff_readings_are_not_impossible_rates_but_a_step_without_baroreflex_is_a_cuff_error() {
+        // Cuff every 15 min; the last reading, 2 min ago, is 45% low; heart rate unchanged.
+        let cuff = |m: f64| if m < 2.0 { 68.0 } else { 125.0 + ((m / 15.0).floor() % 3.0) };
+        let f = patient(
+            "systolic",
+            &[("systolic", &cuff), ("heart_rate", &hr), ("pleth_quality", &|_, _| 0.85)],
+        );
+        assert_eq!(f["artifact.impossible_rate"], 0.0, "57 mmHg since the reading 15 min before");
+        assert!(f["artifact.bp_cuff"] > 0.9, "{}", f["artifact.bp_cuff"]);
+        // The same low reading with a baroreflex tachycardia is real hypotension.
+        let f = patient(
+            "systolic",
+            &[("systolic", &cuff), ("heart_rate", &|m, i| hr(m, i) + if m < 12.0 { 25.0 } else { 0.0 })],
+        );
+        assert!(f["artifact.bp_cuff"] < 0.05, "{}", f["artifact.bp_cuff"]);
+        assert!(f["evidence.corroboration"] > 0.9);
+    }
+
+    #[test]
+    fn a_flushed_arterial_line_moves_faster_than_a_circulation_can() {
+        let f = patient("systolic", &[("systolic", &|m: f64, i| if m < 0.2 { 250.0 } else { 120.0 + 3.0 * noise(i) })]);
+        assert!(f["artifact.impossible_rate"] > 0.9);
+        let _ = END;
+    }
+}

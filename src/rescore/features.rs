@@ -304,3 +304,85 @@ pub fn extract(subject: &Subject, window: &Window) -> Features {
     }
     features
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A 2 h window at 5 s steps ending at `END`, each signal a function of minutes before the end
+    /// (0 = the end) and the sample index (for deterministic noise).
+    pub(crate) fn window(signals: &[(&str, &dyn Fn(f64, usize) -> f64)]) -> Window {
+        let (start, end, step) = (END - 2 * 3_600_000, END, 5_000);
+        let mut w = Window { start_ms: start, end_ms: end, step_ms: step, ..Window::default() };
+        for (name, f) in signals {
+            let pairs = (0..=1440).map(|i| {
+                let t = start + i as i64 * step;
+                (t, f((end - t) as f64 / 60_000.0, i))
+            });
+            w.signals.insert(name.to_string(), Series::from_pairs(pairs));
+        }
+        w
+    }
+
+    pub(crate) const END: i64 = 1_800_000_000_000;
+
+    /// Deterministic noise in [−1, 1] (a fixed pseudo-random sequence).
+    pub(crate) fn noise(i: usize) -> f64 {
+        let x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17) ^ 0xD1B5_4A32_D192_ED03;
+        (x % 2001) as f64 / 1000.0 - 1.0
+    }
+
+    #[test]
+    fn level_changes_and_slope_follow_a_steady_decline() {
+        // SpO2 falling 0.5 point per minute for the last 20 minutes from 96%.
+        let w = window(&[("spo2", &|m: f64, _| if m < 20.0 { 0.96 - 0.005 * (20.0 - m) } else { 0.96 })]);
+        let s = signal_stats(w.signal("spo2").unwrap(), END, 0.005).unwrap();
+        assert!((s.level - 0.86).abs() < 1e-9);
+        assert!((s.change_1m + 0.005).abs() < 1e-9);
+        assert!((s.change_10m + 0.05).abs() < 1e-9);
+        assert!((s.slope_10m + 0.005).abs() < 1e-6, "{}", s.slope_10m);
+        assert!((s.baseline - 0.96).abs() < 1e-9);
+        assert!(s.z < -15.0, "floor-scaled z {}", s.z);
+    }
+
+    #[test]
+    fn the_baseline_is_the_entitys_own_and_ignores_the_recent_episode() {
+        // A COPD patient at 90% ± 0.5 whose last 10 minutes sit at 89%.
+        let w = window(&[("spo2", &|m: f64, i| if m < 10.0 { 0.89 } else { 0.90 + 0.005 * noise(i) })]);
+        let s = signal_stats(w.signal("spo2").unwrap(), END, 0.005).unwrap();
+        assert!((s.baseline - 0.90).abs() < 0.002, "{}", s.baseline);
+        assert!(s.baseline_mad > 0.001 && s.baseline_mad < 0.004, "{}", s.baseline_mad);
+        assert!(s.z < -1.0 && s.z > -3.0, "a 1-point dip is ordinary for this patient: z {}", s.z);
+    }
+
+    #[test]
+    fn a_short_window_has_no_baseline_and_a_neutral_z() {
+        let mut w = window(&[("heart_rate", &|_, i| 80.0 + noise(i))]);
+        let s = w.signals.get_mut("heart_rate").unwrap();
+        let keep = s.len() - 20;
+        s.times_ms.drain(..keep);
+        s.values.drain(..keep);
+        let st = signal_stats(w.signal("heart_rate").unwrap(), END, 2.0).unwrap();
+        assert_eq!(st.z, 0.0);
+        assert_eq!(st.baseline, st.level);
+    }
+
+    #[test]
+    fn extract_names_every_statistic_of_every_signal_and_the_focus() {
+        let w = window(&[("spo2", &|_, i| 0.96 + 0.003 * noise(i)), ("heart_rate", &|_, i| 80.0 + noise(i))]);
+        let subject = Subject {
+            alertname: "HypoxiaDetected".into(),
+            severity: "critical".into(),
+            entity: EntityKind::Patient,
+            focus: Some("spo2".into()),
+        };
+        let f = extract(&subject, &w);
+        for stat in STATS {
+            assert!(f.contains_key(&format!("spo2.{stat}")) && f.contains_key(&format!("focus.{stat}")), "{stat}");
+        }
+        assert_eq!(f["focus.level"], f["spo2.level"]);
+        assert!(f.contains_key("artifact.probe_off") && !f.contains_key("respiration_rate.level"));
+        let known = crate::rescore::score::feature_names(EntityKind::Patient);
+        assert!(f.keys().all(|k| known.contains(k)), "every extracted name is a documented feature name");
+    }
+}
