@@ -13,7 +13,10 @@ use super::window::{signal, Series, Window};
 /// How far over a physiological rate limit counts as certain (twice the limit).
 const RATE_CERTAIN: f64 = 2.0;
 /// The stretch over which rates of change are checked, ms.
-const RATE_SPAN_MS: i64 = 10 * 60_000;
+const RATE_WINDOW_MS: i64 = 10 * 60_000;
+/// The shortest span a rate of change is measured over, ms: three 5 s scrapes, longer than a
+/// pulse oximeter's or thermometer's own averaging, so a single noisy sample cannot count.
+const RATE_SPAN_MS: i64 = 15_000;
 /// The stretch that must be unnaturally smooth for a stuck sensor, ms.
 const STUCK_SPAN_MS: i64 = 3 * 60_000;
 
@@ -33,13 +36,14 @@ pub fn ramp(x: f64, lo: f64, hi: f64) -> f64 {
 ///   oximeter also averages over several seconds.
 /// - Temperature 1 °C/min: core temperature is buffered by the body's heat capacity (~3.5 kJ/K/kg);
 ///   a fever rises over tens of minutes, so a degree a minute is the probe, not the patient.
-/// - Arterial pressure 8 mmHg/s over 5 s samples: beat-to-beat and respiratory swings are 5–10 mmHg
-///   and averaged out; a flushed or kinked arterial line steps by 50–100 mmHg at once.
+/// - Arterial pressure 3 mmHg/s (45 mmHg in 15 s): beat-to-beat and respiratory swings are
+///   5–10 mmHg and averaged out, and even the abrupt onset of a tachyarrhythmia lowers systolic
+///   pressure by tens of mmHg; a flushed arterial line or a wrong cuff steps by 50–100 mmHg at once.
 pub fn rate_limit(name: &str) -> Option<f64> {
     match name {
         signal::SPO2 => Some(0.01),
         signal::TEMPERATURE => Some(1.0 / 60.0),
-        signal::SYSTOLIC | signal::MEAN_PRESSURE => Some(8.0),
+        signal::SYSTOLIC | signal::MEAN_PRESSURE => Some(3.0),
         _ => None,
     }
 }
@@ -148,22 +152,24 @@ pub fn lead_off(p: &Profile) -> f64 {
 }
 
 /// Fastest change in the last 10 minutes against the physiological limit: 0 within it, 1 at
-/// twice it. A held reading (cuff, lab) changes once per measurement, so the rate is taken over
-/// the time since the previous change, not since the previous sample.
+/// twice it. Each change is measured over at least [`RATE_SPAN_MS`] (so measurement noise between
+/// two samples does not count), and a held reading (cuff, lab) over the time since the previous
+/// reading, since the body had all that time to change.
 pub fn impossible_rate(series: &Series, end_ms: i64, limit_per_s: f64) -> f64 {
     let Some(last) = index_at(series, end_ms) else { return 0.0 };
-    let from = series.times_ms.partition_point(|&t| t < end_ms - RATE_SPAN_MS);
-    let (mut prev_t, mut prev_v) = match from.checked_sub(1) {
-        Some(i) => (series.times_ms[i], series.values[i]),
-        None => (series.times_ms[0], series.values[0]),
-    };
+    let (ts, vs) = (&series.times_ms, &series.values);
+    let from = ts.partition_point(|&t| t < end_ms - RATE_WINDOW_MS).max(1);
+    // Time of the last change of value before sample `from`.
+    let mut changed_at = (1..from).rev().find(|&i| vs[i] != vs[i - 1]).map_or(ts[0], |i| ts[i]);
     let mut fastest = 0.0f64;
     for i in from..=last {
-        let (t, v) = (series.times_ms[i], series.values[i]);
-        if v != prev_v && t > prev_t {
-            fastest = fastest.max((v - prev_v).abs() / ((t - prev_t) as f64 / 1000.0));
-            (prev_t, prev_v) = (t, v);
+        if vs[i] == vs[i - 1] {
+            continue;
         }
+        let span_ms = RATE_SPAN_MS.max(ts[i] - changed_at);
+        let before = features::value_at(series, ts[i] - span_ms);
+        fastest = fastest.max((vs[i] - before).abs() / (span_ms as f64 / 1000.0));
+        changed_at = ts[i];
     }
     ramp(fastest / limit_per_s, 1.0, RATE_CERTAIN)
 }

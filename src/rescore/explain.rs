@@ -10,7 +10,8 @@ use super::window::signal;
 /// 10 → 1.
 pub fn severity(focus: &str, level: f64, z: f64) -> f64 {
     match focus {
-        // SpO2 ≤ 91% scores 3; 84% and below is severe hypoxaemia.
+        // SpO2 ≤ 91% scores 3 on NEWS2 scale 1; 84% and below is severe hypoxaemia. See
+        // [`spo2_severity`] for patients whose own baseline is low.
         signal::SPO2 => ramp(0.94 - level, 0.0, 0.10),
         // Pulse ≥ 131 or ≤ 40 scores 3.
         signal::HEART_RATE | signal::PULSE_RATE => ramp(level, 110.0, 160.0).max(ramp(50.0 - level, 0.0, 20.0)),
@@ -30,6 +31,17 @@ pub fn severity(focus: &str, level: f64, z: f64) -> f64 {
         signal::NEWS2 => ramp(level, 4.0, 9.0),
         signal::LINK_UP => 1.0 - level.clamp(0.0, 1.0),
         _ => ramp(z.abs(), 3.0, 10.0),
+    }
+}
+
+/// SpO2 severity against the patient's own baseline: a baseline under 92% marks chronic
+/// hypoxaemia (CO2 retention), whose target is 88–92% and whose NEWS2 scale 2 scores 1 at 86–87%,
+/// 2 at 84–85% and 3 at ≤ 83% (REFERENCE.md §1); so 89% is on target for them, not an emergency.
+pub fn spo2_severity(level: f64, baseline: f64) -> f64 {
+    if baseline < 0.92 {
+        ramp(0.88 - level, 0.0, 0.06)
+    } else {
+        severity(signal::SPO2, level, 0.0)
     }
 }
 
@@ -151,18 +163,17 @@ pub fn reasons(subject: &Subject, f: &Features, c: &Components) -> Vec<Reason> {
     push(
         -6.0 * a,
         format!(
-            "{} moved {} within 10 min, faster than physiology allows — a sensor, not the patient",
-            label(focus),
-            show_change(focus, val("focus.change_10m"))
+            "{} changed faster than physiology allows (over {:.1}× the limit) — a sensor, not the patient",
+            if focus == signal::NEWS2 { "a vital NEWS2 is made of" } else { label(focus) },
+            1.0 + a
         ),
     );
     let a = val("artifact.stuck");
     push(
         -6.0 * a,
         format!(
-            "{} unnaturally smooth for 3 min at {} — a stuck or dislodged sensor",
-            label(focus),
-            show(focus, level.unwrap_or(0.0))
+            "{} unnaturally smooth for 3 min — a stuck or dislodged sensor",
+            if focus == signal::NEWS2 { "a vital NEWS2 is made of" } else { label(focus) },
         ),
     );
     let a = val("artifact.bp_cuff");

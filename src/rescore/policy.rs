@@ -80,6 +80,11 @@ pub struct Policy {
     pub downgrade_at: f64,
     /// ... and the score is below this (0–1, at most `escalate_at`). Default 0.5.
     pub downgrade_below: f64,
+    /// Downgrade as not actionable when the score is below this (0–1), even without artifact
+    /// evidence: 0.15 is about the score of a level that is neither clinically dangerous nor
+    /// unusual for this entity, with nothing corroborating it (an alert with no features scores
+    /// 0.12). 0 turns this off. Default 0.15.
+    pub routine_below: f64,
     /// The lowest decision per alert severity. Default: `downgrade` for all (downgraded alerts
     /// still reach a human channel); set `critical: keep` never to lower a critical alert.
     pub floor: Floors,
@@ -95,6 +100,7 @@ impl Default for Policy {
             escalate_at: 0.8,
             downgrade_at: 0.5,
             downgrade_below: 0.5,
+            routine_below: 0.15,
             floor: Floors::default(),
             reescalate_after: Duration::from_secs(15 * 60),
         }
@@ -134,6 +140,13 @@ impl Policy {
         unit("escalate_at", self.escalate_at)?;
         unit("downgrade_at", self.downgrade_at)?;
         unit("downgrade_below", self.downgrade_below)?;
+        unit("routine_below", self.routine_below)?;
+        if self.routine_below > self.downgrade_below {
+            return Err(PolicyError {
+                field: "routine_below",
+                reason: format!("{} is above downgrade_below {}", self.routine_below, self.downgrade_below),
+            });
+        }
         if self.downgrade_at == 0.0 {
             return Err(PolicyError { field: "downgrade_at", reason: "0 would downgrade every alert".into() });
         }
@@ -159,6 +172,14 @@ impl Policy {
                 format!(
                     "likely artifact ({:.2}) with score {:.2}: downgraded, still delivered",
                     assessment.artifact, assessment.score
+                ),
+            )
+        } else if assessment.score < self.routine_below {
+            (
+                Decision::Downgrade,
+                format!(
+                    "score {:.2}: within this entity's usual range and not dangerous in itself — downgraded as not actionable, still delivered",
+                    assessment.score
                 ),
             )
         } else {
@@ -228,6 +249,16 @@ mod tests {
         assert_eq!(p.decide(&subject("warning"), &assessed(0.9, 0.0), Duration::ZERO).decision, Decision::Escalate);
         assert_eq!(p.decide(&subject("warning"), &assessed(0.6, 0.9), Duration::ZERO).decision, Decision::Keep);
         assert_eq!(p.decide(&subject("warning"), &assessed(0.2, 0.3), Duration::ZERO).decision, Decision::Keep);
+    }
+
+    #[test]
+    fn a_routine_level_is_downgraded_as_not_actionable_unless_turned_off() {
+        let p = Policy::default();
+        let v = p.decide(&subject("critical"), &assessed(0.12, 0.0), Duration::ZERO);
+        assert_eq!(v.decision, Decision::Downgrade);
+        assert!(v.reasons[0].text.contains("not actionable"));
+        let off = Policy { routine_below: 0.0, ..Policy::default() };
+        assert_eq!(off.decide(&subject("critical"), &assessed(0.12, 0.0), Duration::ZERO).decision, Decision::Keep);
     }
 
     #[test]

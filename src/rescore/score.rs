@@ -4,7 +4,7 @@ use super::artifact::ramp;
 use super::explain;
 use super::features::{self, signals, STATS};
 use super::model::{self, AnomalyModel, Fit};
-use super::window::Window;
+use super::window::{signal, Window};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -170,7 +170,10 @@ impl Scorer {
         let severity = features
             .get("focus.level")
             .filter(|v| v.is_finite())
-            .map_or(0.0, |&level| explain::severity(focus, level, get("focus.z")));
+            .map_or(0.0, |&level| match (focus, features.get("focus.baseline")) {
+                (signal::SPO2, Some(&baseline)) if baseline.is_finite() => explain::spo2_severity(level, baseline),
+                _ => explain::severity(focus, level, get("focus.z")),
+            });
         let anomaly = self.models[subject.entity.index()].as_ref().map_or(0.0, |m| {
             let mut row = Vec::with_capacity(16);
             model::vector(subject.entity, features, &mut row);
