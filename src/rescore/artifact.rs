@@ -117,22 +117,26 @@ fn rise(s: Option<&SignalStats>) -> f64 {
     s.map_or(0.0, |s| s.level - s.baseline)
 }
 
-/// SpO2 dip × pleth signal lost × (heart rate and respiration unchanged).
+/// SpO2 dip × (pleth signal lost, or a fall too abrupt for the blood) × (heart rate and
+/// respiration unchanged).
 pub fn probe_off(p: &Profile) -> f64 {
     let Some(spo2) = p.get(signal::SPO2) else { return 0.0 };
     let dip = ramp(spo2.baseline - spo2.level, 0.02, 0.05);
     let quality_lost = p.get(signal::PLETH_QUALITY).map_or(0.0, |q| {
         // A sudden fall in the last 10 minutes (slow falls are poor perfusion), or no signal at all.
-        ramp(-q.change_10m, 0.1, 0.3).max(ramp(0.2 - q.level, 0.0, 0.15))
+        ramp(-q.change_10m, 0.05, 0.2).max(ramp(0.2 - q.level, 0.0, 0.15))
     });
     let pulse_mismatch = match (p.get(signal::PULSE_RATE), p.get(signal::HEART_RATE)) {
         (Some(pulse), Some(hr)) => ramp((pulse.level - hr.level).abs(), 10.0, 30.0),
         _ => 0.0,
     };
+    // Respiratory failure lowers SpO2 by about 0.5 point per 10 min (§1); 5 points within a
+    // minute, with breathing and circulation unchanged, is the probe moving, not the blood.
+    let abrupt = ramp(-spo2.change_1m, 0.02, 0.05);
     // Hypoxia drives respiration (~1 /min per point under target) and heart rate up (§1).
     let steady = (1.0 - ramp(rise(p.get(signal::HEART_RATE)), 5.0, 15.0))
         * (1.0 - ramp(rise(p.get(signal::RESPIRATION_RATE)), 3.0, 6.0));
-    dip * quality_lost.max(pulse_mismatch) * (0.5 + 0.5 * steady)
+    dip * quality_lost.max(pulse_mismatch).max(abrupt * steady) * (0.5 + 0.5 * steady)
 }
 
 /// ECG quality lost × ECG rate disagreeing with the pleth pulse × a real, steady pleth pulse.
@@ -212,10 +216,12 @@ pub fn bp_cuff(p: &Profile) -> f64 {
     }
     let jump = ramp(sys.change_10m.abs() / before, 0.2, 0.35);
     let hr = p.get(signal::HEART_RATE);
-    // A real fall in pressure speeds the heart (baroreflex; haemorrhage: HR up, BP down, §1).
+    // A real fall in pressure speeds the heart (baroreflex; haemorrhage: HR up, BP down, §1), and
+    // any large change of rhythm in the same minutes means the circulation itself changed; a
+    // wrong cuff leaves the heart alone.
     let reflex = match hr {
-        Some(hr) if sys.change_10m < 0.0 => (hr.change_10m).max(hr.level - hr.baseline),
-        Some(hr) => (-hr.change_10m).max(hr.baseline - hr.level),
+        Some(hr) if sys.change_10m < 0.0 => hr.change_10m.abs().max(hr.level - hr.baseline),
+        Some(hr) => hr.change_10m.abs().max(hr.baseline - hr.level),
         None => 0.0,
     };
     let no_reflex = 1.0 - ramp(reflex, 5.0, 15.0);
@@ -383,10 +389,7 @@ mod tests {
     fn held_cuff_readings_are_not_impossible_rates_but_a_step_without_baroreflex_is_a_cuff_error() {
         // Cuff every 15 min; the last reading, 2 min ago, is 45% low; heart rate unchanged.
         let cuff = |m: f64| if m < 2.0 { 68.0 } else { 125.0 + ((m / 15.0).floor() % 3.0) };
-        let f = patient(
-            "systolic",
-            &[("systolic", &cuff), ("heart_rate", &hr), ("pleth_quality", &|_, _| 0.85)],
-        );
+        let f = patient("systolic", &[("systolic", &cuff), ("heart_rate", &hr), ("pleth_quality", &|_, _| 0.85)]);
         assert_eq!(f["artifact.impossible_rate"], 0.0, "57 mmHg since the reading 15 min before");
         assert!(f["artifact.bp_cuff"] > 0.9, "{}", f["artifact.bp_cuff"]);
         // The same low reading with a baroreflex tachycardia is real hypotension.

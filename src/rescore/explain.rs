@@ -30,6 +30,10 @@ pub fn severity(focus: &str, level: f64, z: f64) -> f64 {
         // NEWS2 5–6 urgent, ≥ 7 emergency.
         signal::NEWS2 => ramp(level, 4.0, 9.0),
         signal::LINK_UP => 1.0 - level.clamp(0.0, 1.0),
+        // Utilisation: past 90% a node has no headroom left for a burst or a failover.
+        signal::CPU | signal::MEMORY | signal::DISK => ramp(level, 0.8, 0.95).max(ramp(z.abs(), 3.0, 10.0)),
+        // Loss above 1% breaks real-time streams (bedside telemetry, voice).
+        signal::PACKET_LOSS => ramp(level, 0.005, 0.05).max(ramp(z.abs(), 3.0, 10.0)),
         _ => ramp(z.abs(), 3.0, 10.0),
     }
 }
@@ -93,19 +97,18 @@ pub fn reasons(subject: &Subject, f: &Features, c: &Components) -> Vec<Reason> {
     let val = |k: &str| get(k).unwrap_or(0.0);
     let focus = subject.focus.as_deref().unwrap_or("");
     let mut out = Vec::with_capacity(8);
-    let mut push = |weight: f64, text: String| {
+    // Only reasons that weigh something are written out.
+    let mut push = |weight: f64, text: &dyn Fn() -> String| {
         if weight.abs() >= 0.05 {
-            out.push(Reason { text, weight });
+            out.push(Reason { text: text(), weight });
         }
     };
     let level = get("focus.level");
     if let Some(level) = level {
-        push(
-            3.0 * c.severity,
-            format!("{} {} — physiological severity {:.2}", label(focus), show(focus, level), c.severity),
-        );
-        push(
-            1.2 * c.deviation,
+        push(3.0 * c.severity, &|| {
+            format!("{} {} — physiological severity {:.2}", label(focus), show(focus, level), c.severity)
+        });
+        push(1.2 * c.deviation, &|| {
             format!(
                 "{} {} against this {}'s usual {} (robust z {:+.1})",
                 label(focus),
@@ -113,78 +116,74 @@ pub fn reasons(subject: &Subject, f: &Features, c: &Components) -> Vec<Reason> {
                 subject.entity.as_str(),
                 show(focus, val("focus.baseline")),
                 val("focus.z")
-            ),
-        );
+            )
+        });
     }
     if c.corroboration > 0.0 {
         let change = val("focus.change_10m");
         let verb = if change < 0.0 { "fell" } else { "rose" };
-        push(
-            1.5 * c.corroboration,
+        push(1.5 * c.corroboration, &|| {
             format!(
                 "{} {verb} {} in 10 min with heart rate {:+.0}/min and respiration {:+.0}/min against baseline — consistent with a real change",
                 label(focus),
                 show_change(focus, change),
                 val("heart_rate.level") - val("heart_rate.baseline"),
                 val("respiration_rate.level") - val("respiration_rate.baseline"),
-            ),
-        );
+            )
+        });
     }
-    push(
-        1.0 * c.anomaly,
-        format!("multivariate anomaly {:.2} against typical {} windows", c.anomaly, subject.entity.as_str()),
-    );
-    let hr_steady = format!(
-        "heart rate {} and respiration {} unchanged",
-        show(signal::HEART_RATE, val("heart_rate.level")),
-        show(signal::RESPIRATION_RATE, val("respiration_rate.level"))
-    );
-    let a = val("artifact.probe_off");
-    push(
-        -6.0 * a,
+    push(1.0 * c.anomaly, &|| {
+        format!("multivariate anomaly {:.2} against typical {} windows", c.anomaly, subject.entity.as_str())
+    });
+    let hr_steady = || {
         format!(
-            "SpO2 {} but {hr_steady}, pleth quality {:.2}, pleth pulse {} — typical of probe-off or motion",
+            "heart rate {} and respiration {} unchanged",
+            show(signal::HEART_RATE, val("heart_rate.level")),
+            show(signal::RESPIRATION_RATE, val("respiration_rate.level"))
+        )
+    };
+    let a = val("artifact.probe_off");
+    push(-6.0 * a, &|| {
+        format!(
+            "SpO2 {} but {}, pleth quality {:.2}, pleth pulse {} — typical of probe-off or motion",
             show(signal::SPO2, val("spo2.level")),
+            hr_steady(),
             val("pleth_quality.level"),
             show(signal::PULSE_RATE, val("pulse_rate.level"))
-        ),
-    );
+        )
+    });
     let a = val("artifact.lead_off");
-    push(
-        -6.0 * a,
+    push(-6.0 * a, &|| {
         format!(
             "ECG quality {:.2} and ECG heart rate {} while the pleth counts a steady {} — typical of ECG lead-off",
             val("ecg_quality.level"),
             show(signal::HEART_RATE, val("heart_rate.level")),
             show(signal::PULSE_RATE, val("pulse_rate.level"))
-        ),
-    );
+        )
+    });
     let a = val("artifact.impossible_rate");
-    push(
-        -6.0 * a,
+    push(-6.0 * a, &|| {
         format!(
             "{} changed faster than physiology allows (over {:.1}× the limit) — a sensor, not the patient",
             if focus == signal::NEWS2 { "a vital NEWS2 is made of" } else { label(focus) },
             1.0 + a
-        ),
-    );
+        )
+    });
     let a = val("artifact.stuck");
-    push(
-        -6.0 * a,
+    push(-6.0 * a, &|| {
         format!(
             "{} unnaturally smooth for 3 min — a stuck or dislodged sensor",
             if focus == signal::NEWS2 { "a vital NEWS2 is made of" } else { label(focus) },
-        ),
-    );
+        )
+    });
     let a = val("artifact.bp_cuff");
-    push(
-        -6.0 * a,
+    push(-6.0 * a, &|| {
         format!(
             "systolic {} → {} with heart rate {} unchanged and perfusion kept — typical of a cuff error",
             show(signal::SYSTOLIC, val("systolic.level") - val("systolic.change_10m")),
             show(signal::SYSTOLIC, val("systolic.level")),
             show(signal::HEART_RATE, val("heart_rate.level"))
-        ),
-    );
+        )
+    });
     out
 }

@@ -279,30 +279,40 @@ impl Profile {
     }
 }
 
-/// Write `<prefix>.<stat>` for each statistic.
-fn put_stats(features: &mut Features, prefix: &str, stats: &SignalStats) {
-    for (stat, value) in STATS.iter().zip(stats.values()) {
-        features.insert(format!("{prefix}.{stat}"), value);
-    }
+/// `<signal>.<stat>` names per entity kind, in [`signals`] × [`STATS`] order, built once.
+fn stat_names(kind: EntityKind) -> &'static [[String; 8]] {
+    static NAMES: std::sync::OnceLock<[Vec<[String; 8]>; 5]> = std::sync::OnceLock::new();
+    let all = NAMES.get_or_init(|| {
+        let of = |k: EntityKind| signals(k).iter().map(|s| STATS.map(|stat| format!("{}.{stat}", s.name))).collect();
+        [
+            of(EntityKind::Patient),
+            of(EntityKind::Device),
+            of(EntityKind::Link),
+            of(EntityKind::Node),
+            of(EntityKind::Cluster),
+        ]
+    });
+    &all[kind as usize]
 }
 
 /// All features of an alert's window: every signal's statistics, the focus signal's again as
 /// `focus.*`, and the cross-signal artifact evidence (`artifact.*`, `evidence.*`).
 pub fn extract(subject: &Subject, window: &Window) -> Features {
     let profile = Profile::of(subject.entity, window);
-    let mut features = Features::new();
-    for (spec, stats) in signals(subject.entity).iter().zip(&profile.stats) {
+    // Collected first and built in one go: a sorted bulk build is far cheaper than inserts.
+    let mut pairs: Vec<(String, f64)> = Vec::with_capacity(8 * (profile.stats.len() + 1) + 6);
+    for (names, stats) in stat_names(subject.entity).iter().zip(&profile.stats) {
         if let Some(stats) = stats {
-            put_stats(&mut features, spec.name, stats);
+            pairs.extend(names.iter().cloned().zip(stats.values()));
         }
     }
     if let Some(stats) = subject.focus.as_deref().and_then(|f| profile.get(f)) {
-        put_stats(&mut features, "focus", stats);
+        pairs.extend(STATS.iter().map(|stat| format!("focus.{stat}")).zip(stats.values()));
     }
     for (name, value) in artifact::evidence(subject, window, &profile).named() {
-        features.insert(name.to_string(), value);
+        pairs.push((name.to_string(), value));
     }
-    features
+    pairs.into_iter().collect()
 }
 
 #[cfg(test)]

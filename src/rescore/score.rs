@@ -167,13 +167,12 @@ impl Scorer {
     pub fn components(&self, subject: &Subject, features: &Features) -> Components {
         let get = |k: &str| features.get(k).copied().filter(|v| v.is_finite()).unwrap_or(0.0);
         let focus = subject.focus.as_deref().unwrap_or("");
-        let severity = features
-            .get("focus.level")
-            .filter(|v| v.is_finite())
-            .map_or(0.0, |&level| match (focus, features.get("focus.baseline")) {
+        let severity = features.get("focus.level").filter(|v| v.is_finite()).map_or(0.0, |&level| {
+            match (focus, features.get("focus.baseline")) {
                 (signal::SPO2, Some(&baseline)) if baseline.is_finite() => explain::spo2_severity(level, baseline),
                 _ => explain::severity(focus, level, get("focus.z")),
-            });
+            }
+        });
         let anomaly = self.models[subject.entity.index()].as_ref().map_or(0.0, |m| {
             let mut row = Vec::with_capacity(16);
             model::vector(subject.entity, features, &mut row);
