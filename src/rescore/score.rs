@@ -215,3 +215,76 @@ pub fn feature_names(kind: EntityKind) -> Vec<String> {
     names.sort();
     names
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spo2_alert() -> Subject {
+        Subject {
+            alertname: "HypoxiaDetected".into(),
+            severity: "critical".into(),
+            entity: EntityKind::Patient,
+            focus: Some("spo2".into()),
+        }
+    }
+
+    fn features(pairs: &[(&str, f64)]) -> Features {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    #[test]
+    fn the_score_rises_with_the_severity_of_the_level() {
+        let s = Scorer::without_models();
+        let mut last = 0.0;
+        for level in [0.93, 0.91, 0.89, 0.87, 0.85, 0.80] {
+            let f = features(&[("focus.level", level), ("focus.baseline", 0.97), ("focus.z", (level - 0.97) / 0.005)]);
+            let score = s.score(&spo2_alert(), &f).score;
+            assert!(score > last, "SpO2 {level}: {score} after {last}");
+            last = score;
+        }
+    }
+
+    #[test]
+    fn artifact_evidence_lowers_the_score_and_corroboration_raises_it() {
+        let s = Scorer::without_models();
+        let base = [("focus.level", 0.86), ("focus.baseline", 0.97), ("focus.z", -20.0)];
+        let plain = s.score(&spo2_alert(), &features(&base));
+        let mut probe = base.to_vec();
+        probe.push(("artifact.probe_off", 0.9));
+        let probe = s.score(&spo2_alert(), &features(&probe));
+        let mut real = base.to_vec();
+        real.push(("evidence.corroboration", 1.0));
+        let real = s.score(&spo2_alert(), &features(&real));
+        assert!(probe.score < 0.1 && probe.artifact == 0.9, "{probe:?}");
+        assert!(real.score > plain.score && real.score > 0.9, "{real:?}");
+        assert!(probe.reasons[0].weight < 0.0 && probe.reasons[0].text.contains("probe-off"), "{:?}", probe.reasons);
+        assert!(real.reasons.windows(2).all(|w| w[0].weight.abs() >= w[1].weight.abs()), "most important first");
+    }
+
+    #[test]
+    fn missing_features_are_neutral_not_an_error() {
+        let s = Scorer::without_models();
+        let a = s.score(&spo2_alert(), &Features::new());
+        assert!((a.score - 1.0 / (1.0 + 2f64.exp())).abs() < 1e-12, "{}", a.score);
+        assert_eq!(a.artifact, 0.0);
+    }
+
+    #[test]
+    fn a_chronically_low_spo2_is_scored_on_the_patients_own_scale() {
+        let s = Scorer::without_models();
+        let copd = features(&[("focus.level", 0.89), ("focus.baseline", 0.90), ("focus.z", -1.0)]);
+        let usual = features(&[("focus.level", 0.89), ("focus.baseline", 0.97), ("focus.z", -12.0)]);
+        assert!(s.score(&spo2_alert(), &copd).score < 0.15);
+        assert!(s.score(&spo2_alert(), &usual).score > 0.5);
+    }
+
+    #[test]
+    fn feature_names_cover_every_signal_statistic_and_the_rules() {
+        let names = feature_names(EntityKind::Node);
+        assert!(names.contains(&"memory.slope_10m".to_string()));
+        assert!(names.contains(&"focus.z".to_string()));
+        assert!(names.contains(&"artifact.stuck".to_string()));
+        assert_eq!(names.len(), (5 + 1) * STATS.len() + ARTIFACT_RULES.len() + 1);
+    }
+}

@@ -73,10 +73,10 @@ mod tests {
 
     #[test]
     fn training_is_deterministic_and_covers_every_entity_kind() {
-        let a = rows_over(5, 20 * 60_000, 10 * 60_000);
+        let a = rows_over(5, 20 * 60_000, 40 * 60_000);
         for kind in EntityKind::ALL {
             assert!(!a[kind.index()].is_empty(), "{kind:?}");
         }
-        assert_eq!(a, rows_over(5, 20 * 60_000, 10 * 60_000));
+        assert_eq!(a, rows_over(5, 20 * 60_000, 40 * 60_000));
     }
 }
