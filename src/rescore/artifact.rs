@@ -277,10 +277,10 @@ pub fn corroboration(focus: &str, p: &Profile) -> f64 {
 mod tests {
     use super::*;
     use crate::rescore::features::extract;
-    use crate::rescore::features::tests::{noise, window};
+    use crate::rescore::features::tests::{noise, window, Made};
     use crate::rescore::score::{EntityKind, Features};
 
-    fn patient(focus: &str, signals: &[(&str, &dyn Fn(f64, usize) -> f64)]) -> Features {
+    fn patient(focus: &str, signals: &[Made<'_>]) -> Features {
         let subject = Subject {
             alertname: "Test".into(),
             severity: "critical".into(),

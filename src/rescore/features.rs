@@ -321,7 +321,10 @@ pub(crate) mod tests {
 
     /// A 2 h window at 5 s steps ending at `END`, each signal a function of minutes before the end
     /// (0 = the end) and the sample index (for deterministic noise).
-    pub(crate) fn window(signals: &[(&str, &dyn Fn(f64, usize) -> f64)]) -> Window {
+    /// A signal of a hand-made window: its name and its value by (minutes before the end, index).
+    pub(crate) type Made<'a> = (&'a str, &'a dyn Fn(f64, usize) -> f64);
+
+    pub(crate) fn window(signals: &[Made<'_>]) -> Window {
         let (start, end, step) = (END - 2 * 3_600_000, END, 5_000);
         let mut w = Window { start_ms: start, end_ms: end, step_ms: step, ..Window::default() };
         for (name, f) in signals {

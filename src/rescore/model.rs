@@ -107,7 +107,7 @@ mod tests {
         let typical = m.score_samples(&[0.0, 0.0]);
         let far = m.score_samples(&[15.0, -12.0]);
         assert!((typical + 0.5).abs() < 0.05, "{typical}");
-        assert!(far < -0.85 && far >= -1.0, "{far}");
+        assert!((-1.0..-0.85).contains(&far), "{far}");
     }
 
     #[test]

@@ -61,9 +61,12 @@ pub fn train(seed: u64, fit: Fit, label: &str) -> Scorer {
     Scorer::fit(&training_rows(seed), fit, seed, label)
 }
 
-/// The sidecar's default scorer: [`DEFAULT_TRAINING_SEED`] and the stand-in anomaly model.
+/// The anomaly model the sidecar and the evaluation fit, and its name in the model version.
+pub const DEFAULT_MODEL: (Fit, &str) = (model::RobustDistance::fit_boxed, "robust-distance");
+
+/// The sidecar's default scorer: [`DEFAULT_MODEL`] trained on [`DEFAULT_TRAINING_SEED`].
 pub fn default_scorer() -> Scorer {
-    train(DEFAULT_TRAINING_SEED, model::RobustDistance::fit_boxed, "robust-distance")
+    train(DEFAULT_TRAINING_SEED, DEFAULT_MODEL.0, DEFAULT_MODEL.1)
 }
 
 #[cfg(test)]

@@ -187,40 +187,6 @@ fn fire(rec: &Recorder, id: usize, rule: &Rule, seed: u64, scorer: &Scorer, poli
     let cost_ns = t0.elapsed().as_nanos() as u64;
     let now = rec.now_ms();
     let (cause, event) = truth::attribute(&rec.truth, entity.kind, &entity.key, s.signal.unwrap_or(""), now);
-    if std::env::var_os("WW_TRACE").is_some() && ((cause == Cause::True) == (verdict.decision == Decision::Downgrade)) {
-        let f = crate::rescore::features::extract(&subject, &window);
-        let keys = [
-            "focus.level",
-            "focus.baseline",
-            "focus.z",
-            "focus.change_1m",
-            "focus.change_10m",
-            "heart_rate.level",
-            "heart_rate.baseline",
-            "respiration_rate.level",
-            "respiration_rate.baseline",
-            "pleth_quality.level",
-            "pleth_quality.change_10m",
-            "pulse_rate.level",
-            "artifact.probe_off",
-            "artifact.lead_off",
-            "artifact.impossible_rate",
-            "artifact.stuck",
-            "artifact.bp_cuff",
-            "evidence.corroboration",
-        ];
-        let vals: Vec<String> =
-            keys.iter().map(|k| format!("{}={:.3}", k, f.get(*k).copied().unwrap_or(f64::NAN))).collect();
-        eprintln!(
-            "TRACE {:?} {} {:?} {} score={:.2} {}",
-            cause,
-            rule.name,
-            event,
-            entity.key,
-            assessment.score,
-            vals.join(" ")
-        );
-    }
     Some(AlertRecord {
         seed,
         rule: rule.name.clone(),
@@ -268,7 +234,8 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<()> {
     }
     let train_seed = training_seed(options.first_seed, options.seeds);
     let t0 = Instant::now();
-    let scorer = training::train(train_seed, crate::rescore::model::RobustDistance::fit_boxed, "robust-distance");
+    let (fit, label) = training::DEFAULT_MODEL;
+    let scorer = training::train(train_seed, fit, label);
     writeln!(
         out,
         "model {} trained on seed {train_seed} (not an evaluated seed) in {:.2} s",

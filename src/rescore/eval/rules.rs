@@ -76,7 +76,7 @@ pub struct Comparison {
     /// Metric name.
     pub metric: String,
     /// Label matchers: (label, must equal, value).
-    pub matchers: Vec<(String, bool, String)>,
+    pub matchers: Vec<Matcher>,
     /// Operator.
     pub op: Op,
     /// Threshold.
@@ -152,7 +152,10 @@ fn split_top(text: &str, sep: &str) -> Vec<String> {
     parts
 }
 
-fn parse_selector(text: &str) -> Result<(Func, String, Vec<(String, bool, String)>), String> {
+/// A label matcher: (label, must equal, value).
+type Matcher = (String, bool, String);
+
+fn parse_selector(text: &str) -> Result<(Func, String, Vec<Matcher>), String> {
     let text = text.trim();
     let (func, inner) = if let Some(rest) = text.strip_prefix("rate(").or_else(|| text.strip_prefix("increase(")) {
         let body = rest.strip_suffix(')').ok_or("unbalanced parenthesis")?;
