@@ -190,7 +190,8 @@ fn roughness(values: &[f64]) -> Option<f64> {
 
 /// A signal that normally varies has gone unnaturally smooth over the last 3 minutes (a stuck
 /// value, or a dislodged probe drifting to ambient): 1 when its roughness is under 5% of its
-/// own baseline roughness, 0 above 25%. Signals that are held by nature (cuff, labs) never count.
+/// usual roughness (the window before its last 15 minutes, so a probe stuck for an hour is
+/// still compared with its working self), 0 above 25%. Signals that are held by nature (cuff, labs) never count.
 pub fn stuck(series: &Series, end_ms: i64, floor: f64) -> f64 {
     let Some(last) = index_at(series, end_ms) else { return 0.0 };
     let recent_from = series.times_ms.partition_point(|&t| t < end_ms - STUCK_SPAN_MS);

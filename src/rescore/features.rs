@@ -18,8 +18,9 @@ pub const STATS: [&str; 8] =
 /// not become its own reference.
 pub const RECENT_MS: i64 = 15 * 60_000;
 /// Points kept from the baseline stretch for its median and MAD; every k-th sample is taken so the
-/// cost stays flat however long the window (128 points at 50 s spacing for a 2 h window).
-const BASELINE_POINTS: usize = 128;
+/// cost stays flat however long the window (64 points at 100 s spacing for a 2 h window: the
+/// median's standard error is then about 16% of the spread, well under the alerting distances).
+const BASELINE_POINTS: usize = 64;
 /// Fewest baseline points for a baseline at all; fewer and the robust z is 0 (neutral).
 const MIN_BASELINE_POINTS: usize = 8;
 /// Consistency constant that makes the MAD estimate the standard deviation of normal data.
@@ -279,18 +280,34 @@ impl Profile {
     }
 }
 
-/// `<signal>.<stat>` names per entity kind, in [`signals`] × [`STATS`] order, built once.
-fn stat_names(kind: EntityKind) -> &'static [[String; 8]] {
-    static NAMES: std::sync::OnceLock<[Vec<[String; 8]>; 5]> = std::sync::OnceLock::new();
-    let all = NAMES.get_or_init(|| {
-        let of = |k: EntityKind| signals(k).iter().map(|s| STATS.map(|stat| format!("{}.{stat}", s.name))).collect();
-        [
-            of(EntityKind::Patient),
-            of(EntityKind::Device),
-            of(EntityKind::Link),
-            of(EntityKind::Node),
-            of(EntityKind::Cluster),
-        ]
+/// Where a named feature's value comes from.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    /// Statistic `stat` of signal `signal` (indices into [`signals`] and [`STATS`]).
+    Stat(usize, usize),
+    /// Statistic `stat` of the focus signal.
+    Focus(usize),
+    /// Entry `i` of [`artifact::Evidence::named`].
+    Evidence(usize),
+}
+
+/// Every feature name of an entity kind with its source, sorted by name, built once: the map is
+/// then built from sorted pairs in one pass, without sorting or inserting one by one.
+fn name_table(kind: EntityKind) -> &'static [(String, Source)] {
+    static TABLES: std::sync::OnceLock<[Vec<(String, Source)>; 5]> = std::sync::OnceLock::new();
+    let all = TABLES.get_or_init(|| {
+        let of = |k: EntityKind| {
+            let mut t: Vec<(String, Source)> = Vec::new();
+            for (i, s) in signals(k).iter().enumerate() {
+                t.extend(STATS.iter().enumerate().map(|(j, stat)| (format!("{}.{stat}", s.name), Source::Stat(i, j))));
+            }
+            t.extend(STATS.iter().enumerate().map(|(j, stat)| (format!("focus.{stat}"), Source::Focus(j))));
+            let names = artifact::Evidence::default().named();
+            t.extend(names.iter().enumerate().map(|(i, (n, _))| (n.to_string(), Source::Evidence(i))));
+            t.sort_by(|a, b| a.0.cmp(&b.0));
+            t
+        };
+        EntityKind::ALL.map(of)
     });
     &all[kind as usize]
 }
@@ -299,20 +316,20 @@ fn stat_names(kind: EntityKind) -> &'static [[String; 8]] {
 /// `focus.*`, and the cross-signal artifact evidence (`artifact.*`, `evidence.*`).
 pub fn extract(subject: &Subject, window: &Window) -> Features {
     let profile = Profile::of(subject.entity, window);
-    // Collected first and built in one go: a sorted bulk build is far cheaper than inserts.
-    let mut pairs: Vec<(String, f64)> = Vec::with_capacity(8 * (profile.stats.len() + 1) + 6);
-    for (names, stats) in stat_names(subject.entity).iter().zip(&profile.stats) {
-        if let Some(stats) = stats {
-            pairs.extend(names.iter().cloned().zip(stats.values()));
-        }
-    }
-    if let Some(stats) = subject.focus.as_deref().and_then(|f| profile.get(f)) {
-        pairs.extend(STATS.iter().map(|stat| format!("focus.{stat}")).zip(stats.values()));
-    }
-    for (name, value) in artifact::evidence(subject, window, &profile).named() {
-        pairs.push((name.to_string(), value));
-    }
-    pairs.into_iter().collect()
+    let focus = subject.focus.as_deref().and_then(|f| profile.get(f)).map(SignalStats::values);
+    let evidence = artifact::evidence(subject, window, &profile).named();
+    let stats: Vec<Option<[f64; 8]>> = profile.stats.iter().map(|s| s.as_ref().map(SignalStats::values)).collect();
+    name_table(subject.entity)
+        .iter()
+        .filter_map(|(name, source)| {
+            let value = match *source {
+                Source::Stat(i, j) => stats[i].map(|v| v[j]),
+                Source::Focus(j) => focus.map(|v| v[j]),
+                Source::Evidence(i) => Some(evidence[i].1),
+            };
+            value.map(|v| (name.clone(), v))
+        })
+        .collect()
 }
 
 #[cfg(test)]

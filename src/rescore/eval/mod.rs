@@ -65,7 +65,7 @@ pub struct AlertRecord {
     pub still_firing_at_reescalation: bool,
     /// Time to extract, score and decide, ns.
     pub cost_ns: u64,
-    /// The top reason, for reading.
+    /// The decision's reasons, joined, for reading.
     pub top_reason: String,
 }
 
@@ -200,7 +200,7 @@ fn fire(rec: &Recorder, id: usize, rule: &Rule, seed: u64, scorer: &Scorer, poli
         decision: verdict.decision,
         still_firing_at_reescalation: false,
         cost_ns,
-        top_reason: assessment.reasons.first().map(|r| r.text.clone()).unwrap_or_default(),
+        top_reason: verdict.reasons.iter().map(|r| r.text.as_str()).collect::<Vec<_>>().join("; "),
     })
 }
 
