@@ -278,7 +278,7 @@ pub fn corroboration(focus: &str, p: &Profile) -> f64 {
 mod tests {
     use super::*;
     use crate::rescore::features::extract;
-    use crate::rescore::features::tests::{noise, window, Made};
+    use crate::rescore::fixtures::{noise, window, Made};
     use crate::rescore::score::{EntityKind, Features};
 
     fn patient(focus: &str, signals: &[Made<'_>]) -> Features {

@@ -15,6 +15,8 @@ pub mod audit;
 pub mod eval;
 pub mod explain;
 pub mod features;
+#[cfg(test)]
+mod fixtures;
 pub mod history;
 pub mod model;
 pub mod policy;

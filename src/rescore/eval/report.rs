@@ -162,22 +162,6 @@ pub fn write(out: &mut dyn Write, records: &[AlertRecord], options: &EvalOptions
         f.cost_us.0,
         f.cost_us.1
     )?;
-    if std::env::var_os("WW_COST").is_some() {
-        let mut by: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
-        for r in records {
-            by.entry(r.rule.as_str()).or_default().push(r.cost_ns);
-        }
-        for (k, mut v) in by {
-            v.sort_unstable();
-            writeln!(
-                out,
-                "  cost {k}: n {} p50 {} p99 {}",
-                v.len(),
-                v[v.len() / 2] / 1000,
-                v[(v.len() - 1) * 99 / 100] / 1000
-            )?;
-        }
-    }
     let missed: Vec<_> =
         records.iter().filter(|r| r.cause == Cause::True && r.decision == Decision::Downgrade).collect();
     for r in missed.iter().take(10) {
