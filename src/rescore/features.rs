@@ -390,4 +390,30 @@ mod tests {
         let known = crate::rescore::score::feature_names(EntityKind::Patient);
         assert!(f.keys().all(|k| known.contains(k)), "every extracted name is a documented feature name");
     }
+
+    #[test]
+    fn infrastructure_gets_the_same_statistics_a_leak_shows_as_slope_and_an_upload_as_z() {
+        // Node memory climbing 1 point per minute for the last 40 minutes from a steady 60%.
+        let w = window(&[("memory", &|m: f64, i| 0.6 + 0.01 * (40.0 - m).max(0.0) + 0.002 * noise(i))]);
+        let node = Subject {
+            alertname: "NodeMemoryHigh".into(),
+            severity: "warning".into(),
+            entity: EntityKind::Node,
+            focus: Some("memory".into()),
+        };
+        let f = extract(&node, &w);
+        assert!((f["memory.slope_10m"] - 0.01).abs() < 0.001, "{}", f["memory.slope_10m"]);
+        assert!(f["focus.z"] > 20.0, "{}", f["focus.z"]);
+        // A bedside monitor uploading 2 MB/s against its usual 4 kB/s.
+        let w = window(&[("transmit_rate", &|m: f64, i| if m < 5.0 { 2e6 } else { 4_000.0 + 300.0 * noise(i) })]);
+        let device = Subject {
+            alertname: "DeviceUploadUnusual".into(),
+            severity: "critical".into(),
+            entity: EntityKind::Device,
+            focus: Some("transmit_rate".into()),
+        };
+        let f = extract(&device, &w);
+        assert_eq!(f["focus.z"], Z_LIMIT);
+        assert!((f["transmit_rate.baseline"] - 4_000.0).abs() < 300.0);
+    }
 }
