@@ -55,12 +55,18 @@ impl Scoring {
         }
     }
 
-    /// A short tag for subjects and headers: `ESCALATED`, `likely artifact`, or none.
+    /// A short tag for subjects and headers: `ESCALATED`, `likely artifact`, `not actionable`
+    /// (downgraded without artifact evidence), or none.
     pub fn tag(&self) -> Option<&'static str> {
-        match self.decision() {
-            Some(Decision::Escalate) => Some("ESCALATED"),
-            Some(Decision::Downgrade) => Some("likely artifact"),
-            _ => None,
+        match self {
+            Scoring::Scored(v) if v.reescalated => None,
+            Scoring::Scored(v) => match v.decision {
+                Decision::Escalate => Some("ESCALATED"),
+                Decision::Downgrade if v.artifact >= 0.5 => Some("likely artifact"),
+                Decision::Downgrade => Some("not actionable"),
+                Decision::Keep => None,
+            },
+            Scoring::Unscored { .. } => None,
         }
     }
 
@@ -73,7 +79,7 @@ impl Scoring {
                     (_, true) => "re-escalated: still firing after it was downgraded as a likely artifact",
                     (Decision::Escalate, _) => "escalated",
                     (Decision::Keep, _) => "kept",
-                    (Decision::Downgrade, _) => "downgraded as a likely artifact",
+                    (Decision::Downgrade, _) => "downgraded",
                 };
                 let mut line = format!("{decision} (score {:.2}, artifact {:.2}, {})", v.score, v.artifact, v.alert);
                 for r in &v.reasons {

@@ -34,7 +34,8 @@ pub struct RescoringSection {
     pub policy: Policy,
     /// Which series belong to an alert; default: the repository's exporter and rules.
     pub targets: Option<TargetsConfig>,
-    /// Seed of the default model's training run on the simulator (default 1).
+    /// Seed of the default model's training run on the simulator (default 90001, a seed the
+    /// evaluation never uses).
     pub training_seed: u64,
 }
 
@@ -51,7 +52,7 @@ impl Default for RescoringSection {
             downgraded_channels: vec!["slack".into(), "file".into()],
             policy: Policy::default(),
             targets: None,
-            training_seed: 1,
+            training_seed: super::training::DEFAULT_TRAINING_SEED,
         }
     }
 }
@@ -118,7 +119,7 @@ impl RescoringSection {
                 return Err((format!("rescoring.downgraded_channels[{i}]"), reason));
             }
         }
-        self.policy.validate().map_err(|e| ("rescoring.policy".to_string(), e))?;
+        self.policy.validate().map_err(|e| (format!("rescoring.policy.{}", e.field), e.reason))?;
         let targets = self.targets.clone().unwrap_or_default();
         Targets::new(&targets).map_err(|e| ("rescoring.targets".to_string(), e.to_string()))?;
         Ok(RescoringSettings {

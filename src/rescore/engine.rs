@@ -7,15 +7,60 @@
 
 use super::audit::{AuditEntry, WindowSpan};
 use super::history::{HistoryRequest, HistorySource, Naming, SignalGroup};
-use super::model::Model;
 use super::policy::{Decision, Policy, Verdict};
-use super::score::{Assessment, Subject};
+use super::score::{Assessment, Features, Scorer, Subject};
 use super::targets::Targets;
+use super::window::Window;
 use crate::alert::notification::{GroupVerdict, Notification, Scoring};
 use crate::alert::payload::{Alert, LabelSet, Status};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// A scoring model as the sidecar uses it: pure, deterministic, cheap enough to run per alert.
+pub trait Model: Send + Sync {
+    /// Score an alert on its entity's window.
+    fn assess(&self, subject: &Subject, window: &Window) -> Result<Assessment, String>;
+    /// Score named features directly (the REST API's `/predict`).
+    fn assess_features(&self, subject: &Subject, features: &Features) -> Result<Assessment, String>;
+    /// A stable identifier of the model (changes when its parameters or training change).
+    fn version(&self) -> String;
+    /// What `/model_info` shows: training data, features, thresholds.
+    fn info(&self) -> serde_json::Value;
+}
+
+impl Model for Scorer {
+    fn assess(&self, subject: &Subject, window: &Window) -> Result<Assessment, String> {
+        Ok(Scorer::assess(self, subject, window))
+    }
+    fn assess_features(&self, subject: &Subject, features: &Features) -> Result<Assessment, String> {
+        let known = super::score::feature_names(subject.entity);
+        if let Some(unknown) = features.keys().find(|k| known.binary_search(k).is_err()) {
+            let kind = subject.entity.as_str();
+            return Err(format!("unknown feature `{unknown}` for entity {kind} (GET /model_info lists them)"));
+        }
+        Ok(self.score(subject, features))
+    }
+    fn version(&self) -> String {
+        Scorer::version(self).to_owned()
+    }
+    fn info(&self) -> serde_json::Value {
+        let features: serde_json::Map<String, serde_json::Value> = super::score::EntityKind::ALL
+            .iter()
+            .map(|k| (k.as_str().to_owned(), serde_json::json!(super::score::feature_names(*k))))
+            .collect();
+        serde_json::json!({
+            "features": features,
+            "training": super::training::describe(),
+        })
+    }
+}
+
+/// The default model: trained on the simulator with `seed` at start-up, deterministically.
+pub fn default_model(seed: u64) -> Arc<dyn Model> {
+    let (fit, label) = super::training::DEFAULT_MODEL;
+    Arc::new(super::training::train(seed, fit, label))
+}
 
 /// Why an alert went out unscored (the `reason` label of the failures metric).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,12 +296,12 @@ pub fn summarise(outcomes: &[AlertOutcome]) -> Scoring {
         return Scoring::Unscored { reason: reasons.join("; ") };
     };
     let mut decision = scored.verdict.decision;
-    let mut reasons: Vec<String> = scored.verdict.reasons.clone();
+    let mut reasons: Vec<String> = scored.verdict.reasons.iter().map(|r| r.text.clone()).collect();
     if !unscored.is_empty() && decision < Decision::Keep {
         decision = Decision::Keep;
         reasons.insert(0, format!("kept: {} alert(s) of the group could not be scored", unscored.len()));
     }
-    reasons.extend(scored.assessment.reasons.iter().take(3).map(|r| r.text.clone()));
+    reasons.truncate(4);
     Scoring::Scored(Box::new(GroupVerdict {
         decision,
         score: scored.assessment.score,
@@ -303,13 +348,7 @@ pub fn audit_entries(notification: &str, outcomes: &[AlertOutcome], now: DateTim
                     decision: Some(s.verdict.decision),
                     score: Some(s.assessment.score),
                     artifact: Some(s.assessment.artifact),
-                    reasons: s
-                        .verdict
-                        .reasons
-                        .iter()
-                        .cloned()
-                        .chain(s.assessment.reasons.iter().map(|r| r.text.clone()))
-                        .collect(),
+                    reasons: s.verdict.reasons.iter().map(|r| r.text.clone()).collect(),
                     model_version: Some(s.model_version.clone()),
                     entity: Some(s.entity.clone()),
                     window: Some(s.window),

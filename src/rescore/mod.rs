@@ -15,10 +15,14 @@ pub mod audit;
 pub mod config;
 pub mod engine;
 pub mod eval;
+pub mod explain;
 pub mod features;
+#[cfg(test)]
+mod fixtures;
 pub mod history;
 pub mod model;
 pub mod policy;
 pub mod score;
 pub mod targets;
+pub mod training;
 pub mod window;

@@ -1,23 +1,28 @@
 //! The decision: escalate, keep, or downgrade as a likely artifact — never drop.
+//!
+//! A downgraded alert still reaches a human channel, marked as a likely artifact with its
+//! reasons; nothing here can make an alert disappear. Three guards keep true alarms from being
+//! downgraded: a per-severity floor, the requirement that the score itself be low, and
+//! re-escalation of an alert that is still firing after [`Policy::reescalate_after`].
 
-use super::score::{Assessment, Subject};
+use super::score::{Assessment, Reason, Subject};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// What happens to a scored alert.
+/// What happens to an alert, from least to most urgent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
-    /// A likely artifact: fewer channels, marked as such.
+    /// Delivered at lower priority, marked as a likely artifact, with the reasons.
     Downgrade,
-    /// Delivered as routed.
+    /// Delivered as the rule raised it.
     Keep,
-    /// Delivered as routed, marked urgent.
+    /// Delivered at higher priority: credible and severe.
     Escalate,
 }
 
 impl Decision {
-    /// The decision's name, as in metrics and logs.
+    /// Label value, e.g. `downgrade`.
     pub fn as_str(self) -> &'static str {
         match self {
             Decision::Downgrade => "downgrade",
@@ -27,54 +32,275 @@ impl Decision {
     }
 }
 
-/// A decision and why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Verdict {
-    /// The decision.
-    pub decision: Decision,
-    /// Why, in words.
-    pub reasons: Vec<String>,
+/// The lowest decision each alert severity may receive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Floors {
+    /// Floor for `severity: critical`. `downgrade` (default) lets a critical alert that is very
+    /// likely an artifact go out at lower priority; `keep` never lowers a critical alert.
+    pub critical: Decision,
+    /// Floor for `severity: warning`.
+    pub warning: Decision,
+    /// Floor for `severity: info`.
+    pub info: Decision,
+    /// Floor for any other or missing severity.
+    pub other: Decision,
 }
 
-/// The decision policy.
+impl Default for Floors {
+    fn default() -> Self {
+        Self {
+            critical: Decision::Downgrade,
+            warning: Decision::Downgrade,
+            info: Decision::Downgrade,
+            other: Decision::Downgrade,
+        }
+    }
+}
+
+impl Floors {
+    /// The floor for a severity label.
+    pub fn of(&self, severity: &str) -> Decision {
+        match severity {
+            "critical" => self.critical,
+            "warning" => self.warning,
+            "info" => self.info,
+            _ => self.other,
+        }
+    }
+}
+
+/// The `rescoring.policy` section of the sidecar's configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Policy {
-    /// Score at or above which an alert is escalated.
+    /// Escalate when the score is at least this (0–1). Default 0.8.
     pub escalate_at: f64,
-    /// Artifact likelihood at or above which an alert is downgraded.
+    /// Downgrade when the artifact likelihood is at least this (0–1) ... Default 0.5.
     pub downgrade_at: f64,
+    /// ... and the score is below this (0–1, at most `escalate_at`). Default 0.5.
+    pub downgrade_below: f64,
+    /// Downgrade as not actionable when the score is below this (0–1), even without artifact
+    /// evidence: 0.15 is about the score of a level that is neither clinically dangerous nor
+    /// unusual for this entity, with nothing corroborating it (an alert with no features scores
+    /// 0.12). 0 turns this off. Default 0.15.
+    pub routine_below: f64,
+    /// The lowest decision per alert severity. Default: `downgrade` for all (downgraded alerts
+    /// still reach a human channel); set `critical: keep` never to lower a critical alert.
+    pub floor: Floors,
+    /// A downgraded alert still firing this long after its `startsAt` is kept again: an artifact
+    /// that lasts this long needs someone at the bedside anyway. Default `15m`.
+    #[serde(with = "duration_text")]
+    pub reescalate_after: Duration,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Self { escalate_at: 0.8, downgrade_at: 0.6 }
+        Self {
+            escalate_at: 0.8,
+            downgrade_at: 0.5,
+            downgrade_below: 0.5,
+            routine_below: 0.15,
+            floor: Floors::default(),
+            reescalate_after: Duration::from_secs(15 * 60),
+        }
     }
 }
 
+/// A policy value that makes no sense, naming the field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("rescoring.policy.{field}: {reason}")]
+pub struct PolicyError {
+    /// The field at fault.
+    pub field: &'static str,
+    /// Why.
+    pub reason: String,
+}
+
+/// The decision with the reasons for it, most important first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// What to do.
+    pub decision: Decision,
+    /// Why: the policy's own reason first, then the assessment's.
+    pub reasons: Vec<Reason>,
+}
+
 impl Policy {
-    /// Check the thresholds.
-    pub fn validate(&self) -> Result<(), String> {
-        if !(0.0..=1.0).contains(&self.escalate_at) || !(0.0..=1.0).contains(&self.downgrade_at) {
-            return Err("thresholds must lie in [0, 1]".into());
+    /// Reject thresholds outside [0, 1], a downgrade bound above the escalation threshold, and a
+    /// zero re-escalation delay.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        let unit = |field: &'static str, v: f64| {
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(PolicyError { field, reason: format!("{v} is outside 0..=1") })
+            }
+        };
+        unit("escalate_at", self.escalate_at)?;
+        unit("downgrade_at", self.downgrade_at)?;
+        unit("downgrade_below", self.downgrade_below)?;
+        unit("routine_below", self.routine_below)?;
+        if self.routine_below > self.downgrade_below {
+            return Err(PolicyError {
+                field: "routine_below",
+                reason: format!("{} is above downgrade_below {}", self.routine_below, self.downgrade_below),
+            });
+        }
+        if self.downgrade_at == 0.0 {
+            return Err(PolicyError { field: "downgrade_at", reason: "0 would downgrade every alert".into() });
+        }
+        if self.downgrade_below > self.escalate_at {
+            return Err(PolicyError {
+                field: "downgrade_below",
+                reason: format!("{} is above escalate_at {}", self.downgrade_below, self.escalate_at),
+            });
+        }
+        if self.reescalate_after.is_zero() {
+            return Err(PolicyError { field: "reescalate_after", reason: "must be positive".into() });
         }
         Ok(())
     }
 
-    /// How long a downgraded alert may fire before it is re-escalated.
-    pub fn reescalate_after(&self) -> Duration {
-        Duration::from_secs(120)
+    /// Decide for an alert that has been firing for `firing_for` since its `startsAt`.
+    pub fn decide(&self, subject: &Subject, assessment: &Assessment, firing_for: Duration) -> Verdict {
+        let (mut decision, mut why) = if assessment.score >= self.escalate_at {
+            (Decision::Escalate, format!("score {:.2} ≥ {:.2}: escalated", assessment.score, self.escalate_at))
+        } else if assessment.artifact >= self.downgrade_at && assessment.score < self.downgrade_below {
+            (
+                Decision::Downgrade,
+                format!(
+                    "likely artifact ({:.2}) with score {:.2}: downgraded, still delivered",
+                    assessment.artifact, assessment.score
+                ),
+            )
+        } else if assessment.score < self.routine_below {
+            (
+                Decision::Downgrade,
+                format!(
+                    "score {:.2}: within this entity's usual range and not dangerous in itself — downgraded as not actionable, still delivered",
+                    assessment.score
+                ),
+            )
+        } else {
+            (Decision::Keep, format!("score {:.2}, artifact {:.2}: kept", assessment.score, assessment.artifact))
+        };
+        let floor = self.floor.of(&subject.severity);
+        if decision < floor {
+            decision = floor;
+            why = format!("severity {} is never below {}: kept", subject.severity, floor.as_str());
+        }
+        if decision == Decision::Downgrade && firing_for >= self.reescalate_after {
+            decision = Decision::Keep;
+            why = format!("still firing after {} min: kept again despite artifact evidence", firing_for.as_secs() / 60);
+        }
+        let mut reasons = Vec::with_capacity(assessment.reasons.len() + 1);
+        reasons.push(Reason { text: why, weight: 0.0 });
+        reasons.extend(assessment.reasons.iter().cloned());
+        Verdict { decision, reasons }
+    }
+}
+
+/// (De)serialises a [`Duration`] as text like `15m` or `90s`.
+mod duration_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}s", d.as_secs_f64()))
     }
 
-    /// Decide.
-    pub fn decide(&self, _subject: &Subject, a: &Assessment, _firing_for: Duration) -> Verdict {
-        let decision = if a.score >= self.escalate_at {
-            Decision::Escalate
-        } else if a.artifact >= self.downgrade_at {
-            Decision::Downgrade
-        } else {
-            Decision::Keep
-        };
-        Verdict { decision, reasons: vec![] }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        let secs = crate::sim::events::parse_duration(&text).map_err(serde::de::Error::custom)?;
+        Duration::try_from_secs_f64(secs).map_err(|_| serde::de::Error::custom(format!("`{text}` is too long")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rescore::score::EntityKind;
+
+    fn subject(severity: &str) -> Subject {
+        Subject {
+            alertname: "HypoxiaDetected".into(),
+            severity: severity.into(),
+            entity: EntityKind::Patient,
+            focus: Some("spo2".into()),
+        }
+    }
+
+    fn assessed(score: f64, artifact: f64) -> Assessment {
+        Assessment { score, artifact, reasons: vec![Reason { text: "x".into(), weight: 1.0 }] }
+    }
+
+    #[test]
+    fn a_likely_artifact_is_downgraded_not_dropped_and_says_why() {
+        let v = Policy::default().decide(&subject("critical"), &assessed(0.05, 0.95), Duration::ZERO);
+        assert_eq!(v.decision, Decision::Downgrade);
+        assert!(v.reasons[0].text.contains("still delivered"));
+        assert_eq!(v.reasons.len(), 2, "the assessment's reasons follow the policy's");
+    }
+
+    #[test]
+    fn credible_alerts_escalate_and_uncertain_ones_are_kept() {
+        let p = Policy::default();
+        assert_eq!(p.decide(&subject("warning"), &assessed(0.9, 0.0), Duration::ZERO).decision, Decision::Escalate);
+        assert_eq!(p.decide(&subject("warning"), &assessed(0.6, 0.9), Duration::ZERO).decision, Decision::Keep);
+        assert_eq!(p.decide(&subject("warning"), &assessed(0.2, 0.3), Duration::ZERO).decision, Decision::Keep);
+    }
+
+    #[test]
+    fn a_routine_level_is_downgraded_as_not_actionable_unless_turned_off() {
+        let p = Policy::default();
+        let v = p.decide(&subject("critical"), &assessed(0.12, 0.0), Duration::ZERO);
+        assert_eq!(v.decision, Decision::Downgrade);
+        assert!(v.reasons[0].text.contains("not actionable"));
+        let off = Policy { routine_below: 0.0, ..Policy::default() };
+        assert_eq!(off.decide(&subject("critical"), &assessed(0.12, 0.0), Duration::ZERO).decision, Decision::Keep);
+    }
+
+    #[test]
+    fn the_strict_floor_never_lowers_a_critical_alert() {
+        let mut p = Policy::default();
+        p.floor.critical = Decision::Keep;
+        let v = p.decide(&subject("critical"), &assessed(0.01, 1.0), Duration::ZERO);
+        assert_eq!(v.decision, Decision::Keep);
+        assert_eq!(p.decide(&subject("warning"), &assessed(0.01, 1.0), Duration::ZERO).decision, Decision::Downgrade);
+    }
+
+    #[test]
+    fn a_downgraded_alert_still_firing_is_kept_again() {
+        let p = Policy::default();
+        let a = assessed(0.05, 0.95);
+        let just_under = p.reescalate_after - Duration::from_secs(1);
+        assert_eq!(p.decide(&subject("critical"), &a, just_under).decision, Decision::Downgrade);
+        let v = p.decide(&subject("critical"), &a, p.reescalate_after);
+        assert_eq!(v.decision, Decision::Keep);
+        assert!(v.reasons[0].text.contains("still firing"));
+    }
+
+    #[test]
+    fn nonsense_thresholds_are_rejected_naming_the_field() {
+        assert_eq!(Policy::default().validate(), Ok(()));
+        let bad = Policy { escalate_at: 1.5, ..Policy::default() };
+        assert_eq!(bad.validate().unwrap_err().field, "escalate_at");
+        let bad = Policy { downgrade_below: 0.9, escalate_at: 0.8, ..Policy::default() };
+        assert_eq!(bad.validate().unwrap_err().field, "downgrade_below");
+        let bad = Policy { reescalate_after: Duration::ZERO, ..Policy::default() };
+        assert_eq!(bad.validate().unwrap_err().field, "reescalate_after");
+    }
+
+    #[test]
+    fn policy_reads_from_yaml_with_defaults_and_rejects_unknown_fields() {
+        let p: Policy =
+            serde_yaml::from_str("escalate_at: 0.9\nfloor: {critical: keep}\nreescalate_after: 5m\n").unwrap();
+        assert_eq!(p.escalate_at, 0.9);
+        assert_eq!(p.floor.critical, Decision::Keep);
+        assert_eq!(p.floor.warning, Decision::Downgrade);
+        assert_eq!(p.reescalate_after, Duration::from_secs(300));
+        assert!(serde_yaml::from_str::<Policy>("escalate_above: 0.9\n").is_err());
+        assert_eq!(serde_json::to_string(&Decision::Downgrade).unwrap(), "\"downgrade\"");
     }
 }

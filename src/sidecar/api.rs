@@ -67,21 +67,31 @@ pub struct Prediction {
     pub artifact: f64,
     /// The policy's decision.
     pub decision: Decision,
-    /// Why: the policy's reasons, then the model's.
+    /// Why: the policy's reason, then the model's, most important first.
     pub reasons: Vec<String>,
     /// The model that scored it.
     pub model_version: String,
 }
 
-fn error(status: StatusCode, message: &str) -> Response {
-    super::receiver::error(status, message)
+/// A refused request: its status and message, answered as a JSON `error`.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        super::receiver::error(self.0, &self.1)
+    }
+}
+
+fn error(status: StatusCode, message: &str) -> ApiError {
+    ApiError(status, message.to_owned())
 }
 
 fn json_response(value: &impl Serialize) -> Response {
     (StatusCode::OK, axum::Json(value)).into_response()
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Response> {
+async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
     axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| error(StatusCode::PAYLOAD_TOO_LARGE, &format!("request body exceeds {limit} bytes")))
@@ -103,7 +113,7 @@ pub fn predict_one(r: &Rescorer, sample: &Sample, at: &str) -> Result<Prediction
     };
     let assessment = r.model.assess_features(&subject, &sample.features).map_err(|e| format!("{at}features: {e}"))?;
     let verdict = r.policy.decide(&subject, &assessment, Duration::from_secs_f64(sample.firing_for_seconds));
-    let reasons = verdict.reasons.into_iter().chain(assessment.reasons.into_iter().map(|r| r.text)).collect();
+    let reasons = verdict.reasons.into_iter().map(|r| r.text).collect();
     Ok(Prediction {
         score: assessment.score,
         artifact: assessment.artifact,
@@ -113,32 +123,21 @@ pub fn predict_one(r: &Rescorer, sample: &Sample, at: &str) -> Result<Prediction
     })
 }
 
-fn rescorer(s: &Sidecar) -> Result<&Rescorer, Response> {
+fn rescorer(s: &Sidecar) -> Result<&Rescorer, ApiError> {
     s.rescoring.rescorer.as_ref().map_err(|why| error(StatusCode::SERVICE_UNAVAILABLE, &format!("no model: {why}")))
 }
 
-fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Response> {
+fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| error(StatusCode::BAD_REQUEST, &format!("invalid request body: {e}")))
 }
 
 /// `POST /predict`: one sample.
-pub async fn predict(State(s): State<Arc<Sidecar>>, body: Body) -> Response {
-    let bytes = match read_body(body, MAX_PREDICT_BYTES).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let r = match rescorer(&s) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    let sample: Sample = match parse(&bytes) {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
-    match predict_one(r, &sample, "") {
-        Ok(p) => json_response(&p),
-        Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, &e),
-    }
+pub async fn predict(State(s): State<Arc<Sidecar>>, body: Body) -> Result<Response, ApiError> {
+    let bytes = read_body(body, MAX_PREDICT_BYTES).await?;
+    let r = rescorer(&s)?;
+    let sample: Sample = parse(&bytes)?;
+    let p = predict_one(r, &sample, "").map_err(|e| error(StatusCode::UNPROCESSABLE_ENTITY, &e))?;
+    Ok(json_response(&p))
 }
 
 /// The `/batch_predict` request.
@@ -149,31 +148,22 @@ struct Batch {
 }
 
 /// `POST /batch_predict`: `{"samples": [...]}` → `{"results": [...]}`, in order.
-pub async fn batch_predict(State(s): State<Arc<Sidecar>>, body: Body) -> Response {
-    let bytes = match read_body(body, MAX_BATCH_BYTES).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let r = match rescorer(&s) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    let batch: Batch = match parse(&bytes) {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
+pub async fn batch_predict(State(s): State<Arc<Sidecar>>, body: Body) -> Result<Response, ApiError> {
+    let bytes = read_body(body, MAX_BATCH_BYTES).await?;
+    let r = rescorer(&s)?;
+    let batch: Batch = parse(&bytes)?;
     if batch.samples.len() > MAX_BATCH_SAMPLES {
         let message = format!("samples: {} given, at most {MAX_BATCH_SAMPLES} per request", batch.samples.len());
-        return error(StatusCode::PAYLOAD_TOO_LARGE, &message);
+        return Err(error(StatusCode::PAYLOAD_TOO_LARGE, &message));
     }
-    let mut results = Vec::with_capacity(batch.samples.len());
-    for (i, sample) in batch.samples.iter().enumerate() {
-        match predict_one(r, sample, &format!("samples[{i}].")) {
-            Ok(p) => results.push(p),
-            Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, &e),
-        }
-    }
-    json_response(&json!({ "results": results }))
+    let results = batch
+        .samples
+        .iter()
+        .enumerate()
+        .map(|(i, sample)| predict_one(r, sample, &format!("samples[{i}].")))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| error(StatusCode::UNPROCESSABLE_ENTITY, &e))?;
+    Ok(json_response(&json!({ "results": results })))
 }
 
 /// `GET /health`: alive, with what works and what does not.
@@ -192,11 +182,8 @@ pub async fn health(State(s): State<Arc<Sidecar>>) -> Response {
 }
 
 /// `GET /model_info`: version, training data range, features, thresholds.
-pub async fn model_info(State(s): State<Arc<Sidecar>>) -> Response {
-    let r = match rescorer(&s) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
+pub async fn model_info(State(s): State<Arc<Sidecar>>) -> Result<Response, ApiError> {
+    let r = rescorer(&s)?;
     let mut info = r.model.info();
     if let Value::Object(map) = &mut info {
         map.insert("version".into(), Value::String(r.model.version()));
@@ -207,7 +194,7 @@ pub async fn model_info(State(s): State<Arc<Sidecar>>) -> Response {
                    "budget_seconds": r.budget.as_secs_f64()}),
         );
     }
-    json_response(&info)
+    Ok(json_response(&info))
 }
 
 /// `GET /openapi.json`.

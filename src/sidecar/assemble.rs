@@ -16,9 +16,8 @@ use crate::notify::retry::Backoff;
 use crate::notify::slack::{SlackError, SlackSender};
 use crate::rescore::audit::AuditLog;
 use crate::rescore::config::RescoringSettings;
-use crate::rescore::engine::Rescorer;
+use crate::rescore::engine::{default_model, Rescorer};
 use crate::rescore::history::PrometheusSource;
-use crate::rescore::model::default_model;
 use crate::rescore::targets::Targets;
 use std::sync::Arc;
 use std::time::Duration;
@@ -130,7 +129,7 @@ fn build_rescorer(cfg: &RescoringSettings) -> Result<Rescorer, String> {
     let history = PrometheusSource::new(url, cfg.request_timeout).map_err(|e| e.to_string())?;
     let targets = Targets::new(&cfg.targets).map_err(|e| e.to_string())?;
     let started = std::time::Instant::now();
-    let model = default_model(cfg.training_seed).map_err(|e| format!("model unavailable: {e}"))?;
+    let model = default_model(cfg.training_seed);
     tracing::info!(seconds = started.elapsed().as_secs_f64(), "model ready");
     Ok(Rescorer {
         history: Arc::new(history),

@@ -113,7 +113,7 @@ async fn decide(s: &Sidecar, mut item: Item, n: &Notification) -> Item {
 /// plus the policy's `reescalate_after`.
 fn reescalation_time(s: &Sidecar, n: &Notification) -> DateTime<Utc> {
     let after = match &s.rescoring.rescorer {
-        Ok(r) => r.policy.reescalate_after(),
+        Ok(r) => r.policy.reescalate_after,
         Err(_) => Duration::ZERO,
     };
     let start = n.alerts.iter().map(|a| a.starts_at).min().unwrap_or_else(Utc::now);

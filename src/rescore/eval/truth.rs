@@ -1,0 +1,136 @@
+//! Ground truth for an alert: which simulated event, if any, caused it.
+//!
+//! An alert is caused by an event on the same entity that was active at its `startsAt` or ended
+//! at most [`GRACE_MS`] before, and that acts on the alert's signal. An artifact on that signal
+//! takes precedence over a deterioration: while a probe is off, the SpO2 shown is the probe's,
+//! whatever the patient is doing. Network and cluster incidents are true causes of
+//! infrastructure alerts.
+
+use crate::rescore::score::EntityKind;
+use crate::rescore::window::signal;
+use crate::sim::events::{EventClass, EventKind, GroundTruth};
+
+/// How long after an event ends an alert may still be its doing (held readings, `for` delays).
+pub const GRACE_MS: i64 = 10 * 60_000;
+
+/// What caused an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Cause {
+    /// Real deterioration, or a real network or cluster incident.
+    True,
+    /// A sensor artifact.
+    Artifact,
+    /// No event: natural variation crossing a threshold.
+    Unattributed,
+}
+
+impl Cause {
+    /// Column heading.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::True => "true",
+            Cause::Artifact => "artifact",
+            Cause::Unattributed => "unattributed",
+        }
+    }
+}
+
+/// Whether an event kind acts on a patient signal as the monitor shows it.
+fn acts_on(kind: EventKind, focus: &str) -> bool {
+    use signal::*;
+    use EventKind::*;
+    if focus == NEWS2 {
+        return true;
+    }
+    match kind {
+        Sepsis => true,
+        Hypoxia => [SPO2, RESPIRATION_RATE, HEART_RATE, PULSE_RATE, ETCO2].contains(&focus),
+        Tachyarrhythmia => [HEART_RATE, PULSE_RATE, SYSTOLIC, DIASTOLIC, MEAN_PRESSURE].contains(&focus),
+        Hypotension => [SYSTOLIC, DIASTOLIC, MEAN_PRESSURE, HEART_RATE, PULSE_RATE, LACTATE].contains(&focus),
+        Hypoglycaemia => [GLUCOSE, HEART_RATE, PULSE_RATE].contains(&focus),
+        Spo2Motion | Spo2ProbeOff => [SPO2, PULSE_RATE, PLETH_QUALITY].contains(&focus),
+        EcgLeadOff => [HEART_RATE, ECG_QUALITY, ST_DEVIATION].contains(&focus),
+        BpCuffError => [SYSTOLIC, DIASTOLIC, MEAN_PRESSURE].contains(&focus),
+        StuckSensor => focus == TEMPERATURE,
+        _ => false,
+    }
+}
+
+/// The label that names an entity of this kind in the ground truth.
+fn entity_label(kind: EntityKind) -> &'static str {
+    match kind {
+        EntityKind::Patient => "patient",
+        EntityKind::Device => "device",
+        EntityKind::Link => "link",
+        EntityKind::Node => "node",
+        EntityKind::Cluster => "cluster",
+    }
+}
+
+/// The cause of an alert on entity `key` of `kind`, about `focus`, starting at `at_ms`, and the
+/// event kind behind it.
+pub fn attribute(
+    truth: &[GroundTruth],
+    kind: EntityKind,
+    key: &str,
+    focus: &str,
+    at_ms: i64,
+) -> (Cause, Option<EventKind>) {
+    let label = entity_label(kind);
+    let mut best: Option<(Cause, EventKind)> = None;
+    for e in truth {
+        let (start, end) = (e.start.timestamp_millis(), e.end.timestamp_millis());
+        if start > at_ms || end + GRACE_MS < at_ms || e.entity.get(label).map(String::as_str) != Some(key) {
+            continue;
+        }
+        let cause = match e.class {
+            EventClass::Artifact if acts_on(e.kind, focus) => Cause::Artifact,
+            EventClass::Deterioration if acts_on(e.kind, focus) => Cause::True,
+            EventClass::Network | EventClass::Cluster => Cause::True,
+            _ => continue,
+        };
+        // Artifact before deterioration (see the module documentation).
+        let rank = |c: Cause| if c == Cause::Artifact { 0 } else { 1 };
+        if best.is_none_or(|(b, _)| rank(cause) < rank(b)) {
+            best = Some((cause, e.kind));
+        }
+    }
+    match best {
+        Some((c, k)) => (c, Some(k)),
+        None => (Cause::Unattributed, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn event(kind: EventKind, patient: &str, start_s: i64, end_s: i64) -> GroundTruth {
+        GroundTruth {
+            id: 1,
+            kind,
+            class: kind.class(),
+            start: Utc.timestamp_opt(start_s, 0).unwrap(),
+            end: Utc.timestamp_opt(end_s, 0).unwrap(),
+            severity: 0.8,
+            entity: [("patient".to_string(), patient.to_string())].into_iter().collect(),
+        }
+    }
+
+    #[test]
+    fn an_alert_is_caused_by_an_event_on_its_entity_and_signal() {
+        let truth = [event(EventKind::Hypoxia, "p1", 0, 1800), event(EventKind::EcgLeadOff, "p2", 0, 60)];
+        assert_eq!(attribute(&truth, EntityKind::Patient, "p1", "spo2", 600_000).0, Cause::True);
+        assert_eq!(attribute(&truth, EntityKind::Patient, "p1", "glucose", 600_000).0, Cause::Unattributed);
+        assert_eq!(attribute(&truth, EntityKind::Patient, "p2", "heart_rate", 30_000).0, Cause::Artifact);
+        assert_eq!(attribute(&truth, EntityKind::Patient, "p3", "spo2", 600_000).0, Cause::Unattributed);
+    }
+
+    #[test]
+    fn an_artifact_on_the_signal_takes_precedence_and_ended_events_count_for_a_grace() {
+        let truth = [event(EventKind::Sepsis, "p1", 0, 36_000), event(EventKind::Spo2ProbeOff, "p1", 100, 200)];
+        assert_eq!(attribute(&truth, EntityKind::Patient, "p1", "spo2", 150_000).0, Cause::Artifact);
+        assert_eq!(attribute(&truth, EntityKind::Patient, "p1", "spo2", 200_000 + GRACE_MS + 1).0, Cause::True);
+    }
+}
