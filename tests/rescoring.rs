@@ -1,5 +1,7 @@
-//! The sidecar's rescoring step in-process: alerts fail open when history cannot be had (Prometheus
-//! down, hanging past the budget, answering garbage), every decision is audited and counted.
+//! The sidecar's rescoring step in-process: a likely artifact reaches Slack at once and email only
+//! if it persists; a genuine alert goes everywhere; alerts fail open when history cannot be had
+//! (Prometheus down, hanging past the budget, answering garbage); every decision is audited and
+//! counted.
 
 mod common;
 
@@ -8,7 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wardwatch::alert::notification::Scoring;
-use wardwatch::rescore::history::PrometheusSource;
+use wardwatch::rescore::history::{InMemorySource, PrometheusSource};
+use wardwatch::rescore::policy::Decision;
 
 /// A Prometheus stand-in that accepts connections and answers each request with `reply`, or
 /// never answers when `reply` is `None`.
@@ -100,4 +103,107 @@ async fn rescoring_disabled_still_delivers_everywhere_and_says_why() {
         eventually(Duration::from_secs(5), name, || !ch.received().is_empty()).await;
         assert_eq!(ch.received()[0].scoring.line(), "unscored: rescoring is disabled in the configuration");
     }
+}
+
+/// A sidecar whose history has `patient`'s SpO2 at `spo2` for the minute before `starts_at`,
+/// and, when `still_firing`, Prometheus's `ALERTS` series for the alert; re-escalation after 2 s.
+async fn downgrade_stack(
+    dir: &std::path::Path,
+    patient: &str,
+    spo2: f64,
+    starts_at: chrono::DateTime<chrono::Utc>,
+    still_firing: bool,
+) -> Running {
+    let mut history = InMemorySource::new();
+    let end = starts_at.timestamp_millis();
+    for i in 0..=12 {
+        history.push(&format!("patient={patient}"), "spo2", end - 60_000 + i * 5_000, spo2);
+    }
+    if still_firing {
+        history.push(&format!("ALERTS:HypoxiaDetected:patient={patient}"), "firing", end, 1.0);
+    }
+    let mut chain = rescorer(Arc::new(history), Duration::from_secs(1));
+    chain.policy.reescalate_after = Duration::from_secs(2);
+    start(dir, Ok(chain)).await
+}
+
+fn decision_of(n: &wardwatch::alert::notification::Notification) -> Option<Decision> {
+    n.scoring.decision()
+}
+
+#[tokio::test]
+async fn a_likely_artifact_reaches_slack_at_once_and_email_only_if_it_persists() {
+    let dir = tempfile::tempdir().unwrap();
+    let starts_at = chrono::Utc::now() - chrono::Duration::milliseconds(500);
+    let running = downgrade_stack(dir.path(), "p00003", 0.3, starts_at, true).await;
+    let body = hypoxia_payload("firing", "p00003", &starts_at.to_rfc3339(), "a1");
+    assert_eq!(post_webhook(running.addr, body).await, 200);
+    let (slack, email) = (running.channels["slack"].clone(), running.channels["email"].clone());
+    eventually(Duration::from_secs(5), "slack gets the downgraded alert", || !slack.received().is_empty()).await;
+    let first = &slack.received()[0];
+    assert_eq!(decision_of(first), Some(Decision::Downgrade));
+    assert_eq!(first.scoring.tag(), Some("likely artifact"));
+    assert!(email.received().is_empty(), "email is held while the alert may be an artifact");
+    assert_eq!(running.channels["file"].received().len(), 1);
+    eventually(Duration::from_secs(8), "email gets it once it persists", || !email.received().is_empty()).await;
+    let later = &email.received()[0];
+    assert_eq!(decision_of(later), Some(Decision::Keep));
+    assert!(later.scoring.line().starts_with("re-escalated"), "{}", later.scoring.line());
+    assert!(starts_at + chrono::Duration::seconds(2) <= chrono::Utc::now(), "not before reescalate_after");
+    eventually(Duration::from_secs(2), "the queue empties", || running.sidecar.queue.depth() == 0).await;
+    assert_eq!(slack.received().len(), 1, "slack is not sent twice");
+    let audit = std::fs::read_to_string(dir.path().join("decisions.jsonl")).unwrap();
+    let decisions: Vec<serde_json::Value> = audit.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(decisions.len(), 2, "the decision and the re-escalation are audited: {audit}");
+    assert_eq!(decisions[0]["decision"], "downgrade");
+    assert_eq!(decisions[0]["window"]["end_ms"], starts_at.timestamp_millis(), "the window ends at startsAt");
+    assert_eq!(decisions[1]["decision"], "keep");
+}
+
+#[tokio::test]
+async fn a_likely_artifact_that_ends_never_reaches_email_and_leaves_the_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let starts_at = chrono::Utc::now() - chrono::Duration::milliseconds(500);
+    let running = downgrade_stack(dir.path(), "p00004", 0.3, starts_at, false).await;
+    let body = hypoxia_payload("firing", "p00004", &starts_at.to_rfc3339(), "b1");
+    assert_eq!(post_webhook(running.addr, body).await, 200);
+    let slack = running.channels["slack"].clone();
+    eventually(Duration::from_secs(5), "slack gets the downgraded alert", || !slack.received().is_empty()).await;
+    eventually(Duration::from_secs(8), "the held email is settled", || running.sidecar.queue.depth() == 0).await;
+    assert!(running.channels["email"].received().is_empty(), "ended before re-escalation: email skipped");
+    let audit = std::fs::read_to_string(dir.path().join("decisions.jsonl")).unwrap();
+    assert!(audit.contains("ended before re-escalation"), "{audit}");
+    assert_eq!(running.sidecar.telemetry.decisions.with_label_values(&["downgrade"]).get(), 1);
+}
+
+#[tokio::test]
+async fn a_genuine_alert_goes_everywhere_at_once_with_its_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let starts_at = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let running = downgrade_stack(dir.path(), "p00005", 0.84, starts_at, true).await;
+    let body = hypoxia_payload("firing", "p00005", &starts_at.to_rfc3339(), "c1");
+    assert_eq!(post_webhook(running.addr, body).await, 200);
+    for name in ["email", "slack", "file"] {
+        let ch = running.channels[name].clone();
+        eventually(Duration::from_secs(3), name, || !ch.received().is_empty()).await;
+        let n = &ch.received()[0];
+        assert_eq!(decision_of(n), Some(Decision::Escalate), "{name}");
+        assert!(n.scoring.line().contains("SpO2 84%"), "{name}: {}", n.scoring.line());
+    }
+    assert_eq!(running.sidecar.telemetry.decisions.with_label_values(&["escalate"]).get(), 1);
+}
+
+#[tokio::test]
+async fn a_resolved_artifact_skips_the_channels_its_firing_was_held_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let starts_at = chrono::Utc::now() - chrono::Duration::milliseconds(800);
+    let running = downgrade_stack(dir.path(), "p00006", 0.3, starts_at, false).await;
+    let mut body: serde_json::Value =
+        serde_json::from_str(&hypoxia_payload("resolved", "p00006", &starts_at.to_rfc3339(), "d1")).unwrap();
+    body["alerts"][0]["endsAt"] = serde_json::json!((starts_at + chrono::Duration::seconds(1)).to_rfc3339());
+    assert_eq!(post_webhook(running.addr, body.to_string()).await, 200);
+    let slack = running.channels["slack"].clone();
+    eventually(Duration::from_secs(5), "slack gets the resolution", || !slack.received().is_empty()).await;
+    eventually(Duration::from_secs(3), "the queue empties", || running.sidecar.queue.depth() == 0).await;
+    assert!(running.channels["email"].received().is_empty(), "the email was never told it fired");
 }
