@@ -131,8 +131,20 @@ impl Prometheus {
         scrape_interval: &str,
         extra_config: Option<&str>,
     ) -> Option<Prometheus> {
+        Self::start_with(scrape_targets, scrape_interval, extra_config, |_| {})
+    }
+
+    /// Like [`Prometheus::start`], calling `prepare` with the (not yet existing) storage
+    /// directory first, e.g. to create TSDB blocks there with promtool.
+    pub fn start_with(
+        scrape_targets: &[SocketAddr],
+        scrape_interval: &str,
+        extra_config: Option<&str>,
+        prepare: impl FnOnce(&Path),
+    ) -> Option<Prometheus> {
         let bin = require_tool("prometheus")?;
         let dir = tempfile::Builder::new().prefix("wardwatch-prom-").tempdir().expect("create tempdir");
+        prepare(&dir.path().join("data"));
 
         let targets = scrape_targets.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(", ");
         let mut config = format!(
