@@ -89,7 +89,8 @@ pub struct Policy {
     /// still reach a human channel); set `critical: keep` never to lower a critical alert.
     pub floor: Floors,
     /// A downgraded alert still firing this long after its `startsAt` is kept again: an artifact
-    /// that lasts this long needs someone at the bedside anyway. Default `15m`.
+    /// that lasts this long leaves the patient unmonitored and needs someone at the bedside anyway.
+    /// Default `5m`; it must be shorter than `queue.stale_after`, as held channels wait in the queue.
     #[serde(with = "duration_text")]
     pub reescalate_after: Duration,
 }
@@ -102,7 +103,7 @@ impl Default for Policy {
             downgrade_below: 0.5,
             routine_below: 0.15,
             floor: Floors::default(),
-            reescalate_after: Duration::from_secs(15 * 60),
+            reescalate_after: Duration::from_secs(5 * 60),
         }
     }
 }

@@ -659,6 +659,13 @@ impl SidecarConfig {
         let timeouts = channels.check()?;
         check_routes(&self.routes, &channels)?;
         let rescoring = self.rescoring.check(self.links.prometheus_url.as_deref())?;
+        if rescoring.policy.reescalate_after >= queue.stale_after {
+            let reason = format!(
+                "{:?} must be shorter than queue.stale_after ({:?}): held channels wait in the queue",
+                rescoring.policy.reescalate_after, queue.stale_after
+            );
+            return fail("rescoring.policy.reescalate_after", reason);
+        }
         Ok(Validated {
             listen_address,
             queue,
@@ -1115,6 +1122,18 @@ mod tests {
     fn invalid_port_names_file_and_dotted_field() {
         let msg = invalid("channels:\n  email: {port: 0, from: a@b.org, to: [c@d.org]}\n");
         assert_eq!(msg, "sidecar.yaml: field `channels.email.port`: 0 is not a port");
+    }
+
+    #[test]
+    fn rescoring_errors_name_their_field() {
+        let e = invalid("rescoring: {policy: {reescalate_after: 20m}}");
+        assert!(e.contains("rescoring.policy.reescalate_after") && e.contains("stale_after"), "{e}");
+        let e = invalid("rescoring: {policy: {escalate_at: 1.5}}");
+        assert!(e.contains("rescoring.policy.escalate_at"), "{e}");
+        let e = invalid("rescoring: {lookback: soon}");
+        assert!(e.starts_with("sidecar.yaml") && e.contains("rescoring.lookback"), "{e}");
+        let e = invalid("rescoring: {targets: {targets: [{entity: patient, match: {patient: '('}, key: [patient], queries: [{query: x, signal: y}]}]}}");
+        assert!(e.contains("rescoring.targets") && e.contains("invalid regex"), "{e}");
     }
 
     #[test]
