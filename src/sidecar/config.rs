@@ -1126,6 +1126,12 @@ mod tests {
 
     #[test]
     fn rescoring_errors_name_their_field() {
+        let documented = SidecarConfig::embedded_default().rescoring;
+        assert_eq!(
+            documented,
+            crate::rescore::config::RescoringSection::default(),
+            "the default file shows the defaults"
+        );
         let e = invalid("rescoring: {policy: {reescalate_after: 20m}}");
         assert!(e.contains("rescoring.policy.reescalate_after") && e.contains("stale_after"), "{e}");
         let e = invalid("rescoring: {policy: {escalate_at: 1.5}}");
