@@ -305,6 +305,11 @@ async fn scheduled_hypoxia_reaches_email_and_slack_then_resolves() {
     let (subject, text) = stack.wait_for("the firing email", left(), |s| email(s, &patient, "[FIRING")).await;
     eprintln!("e2e: email after {:?}: {subject}", started.elapsed());
     assert_names_patient_ward_and_value("email", &format!("{subject}\n{text}"), &patient);
+    let scoring = text.lines().find(|l| l.starts_with("Scoring: ")).unwrap_or_default();
+    assert!(
+        ["Scoring: escalated", "Scoring: kept"].iter().any(|p| scoring.starts_with(p)),
+        "a real hypoxia is rescored and kept at full priority, with its reasons: {scoring:?}"
+    );
     let slack_text = stack.wait_for("the firing Slack message", left(), |s| slack_message(s, &patient, "firing")).await;
     assert_names_patient_ward_and_value("slack", &slack_text, &patient);
     let events = std::fs::read_to_string(stack.dir.path().join("events.jsonl")).unwrap();
