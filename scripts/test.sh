@@ -49,8 +49,8 @@ if [ -x alertmanager/routes_test.sh ]; then
 fi
 
 # The benchmarks' smoke pass (small sizes; `cargo bench` runs them in full).
-step "cargo test --bench scrape"
-cargo test --bench scrape
+step "cargo test --benches"
+cargo test --benches
 
 # Last, so the output ends with cargo's "test result:" lines.
 step "cargo test --lib --bins --tests"
