@@ -204,7 +204,7 @@ impl Rescorer {
             };
             self.rescore_alert(a, (end - a.starts_at).to_std().unwrap_or_default())
         });
-        join_all(futures).await
+        futures_util::future::join_all(futures).await
     }
 
     /// Whether any of these alerts is still firing at `at`, according to Prometheus's `ALERTS`.
@@ -247,35 +247,6 @@ impl Rescorer {
 
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"")
-}
-
-/// Run futures concurrently; results in input order.
-async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
-    let handles: Vec<_> = futures.into_iter().collect();
-    let mut out = Vec::with_capacity(handles.len());
-    // Alerts of one group are few; awaiting them in turn inside one task would serialise the
-    // fetches, so poll them together.
-    let mut pending: Vec<std::pin::Pin<Box<F>>> = handles.into_iter().map(Box::pin).collect();
-    let mut results: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut done = true;
-        for (i, f) in pending.iter_mut().enumerate() {
-            if results[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => results[i] = Some(v),
-                    std::task::Poll::Pending => done = false,
-                }
-            }
-        }
-        if done {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    out.extend(results.into_iter().map(|r| r.expect("every future completed")));
-    out
 }
 
 /// Sum up a notification's alert outcomes: the highest decision wins; an unscored alert counts

@@ -118,7 +118,7 @@ impl HistorySource for PrometheusSource {
         Box::pin(async move {
             let fetches = request.groups.iter().map(|g| self.fetch_group(request, g));
             let mut window = request.empty_window();
-            for result in join_all(fetches).await {
+            for result in futures_util::future::join_all(fetches).await {
                 for (name, series) in result? {
                     window.signals.entry(name).or_insert(series);
                 }
@@ -126,30 +126,6 @@ impl HistorySource for PrometheusSource {
             Ok(window)
         })
     }
-}
-
-/// Run futures concurrently; results in input order.
-async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
-    let mut pending: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut results: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut done = true;
-        for (i, f) in pending.iter_mut().enumerate() {
-            if results[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => results[i] = Some(v),
-                    std::task::Poll::Pending => done = false,
-                }
-            }
-        }
-        if done {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    results.into_iter().map(|r| r.expect("every future completed")).collect()
 }
 
 /// Raw samples held in memory, by entity then signal (tests, the evaluation, backfilled data).

@@ -49,7 +49,7 @@ pub async fn run(sidecar: Arc<Sidecar>, mut shutdown: tokio::sync::watch::Receiv
                     let channels = due_channels(&item);
                     // The channels of one notification are tried side by side.
                     let attempts = channels.iter().map(|c| attempt(&s, &item, c));
-                    futures_join_all(attempts).await;
+                    futures_util::future::join_all(attempts).await;
                     item.id
                 });
             }
@@ -70,20 +70,6 @@ pub async fn run(sidecar: Arc<Sidecar>, mut shutdown: tokio::sync::watch::Receiv
         }
     }
     while tasks.join_next().await.is_some() {}
-}
-
-/// Run futures concurrently and wait for all of them.
-async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl IntoIterator<Item = F>) {
-    let mut set: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    std::future::poll_fn(|cx| {
-        set.retain_mut(|f| f.as_mut().poll(cx).is_pending());
-        if set.is_empty() {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await
 }
 
 /// Channels of an item that wait for delivery now.
