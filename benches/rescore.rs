@@ -65,7 +65,7 @@ fn alert_windows(warm_up_ms: i64, every_ms: i64, cuts: i64) -> Vec<(Vec<Subject>
             continue;
         }
         let cut = (t / every_ms) as usize;
-        for e in (0..rec.entities.len()).filter(|e| (e + cut) % 3 == 0) {
+        for e in (0..rec.entities.len()).filter(|e| (e + cut).is_multiple_of(3)) {
             let kind = rec.entities[e].kind;
             let subjects = alerts_of(kind)
                 .iter()
@@ -158,7 +158,11 @@ fn main() {
         percentile(score, 0.5),
         percentile(decide, 0.5)
     );
-    println!("  target p99 <= {TARGET_US:.0} us: {}", if p99 <= TARGET_US { "met" } else { "NOT met" });
+    if full {
+        println!("  target p99 <= {TARGET_US:.0} us: {}", if p99 <= TARGET_US { "met" } else { "NOT met" });
+    } else {
+        println!("  (smoke pass: short windows, any build profile; run `cargo bench --bench rescore` for figures)");
+    }
     if let Ok(path) = std::env::var("WARDWATCH_RESCORE_DATA") {
         let bytes: Vec<u8> = patient_rows.iter().flatten().flat_map(|v| v.to_le_bytes()).collect();
         std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{path}: {e}"));
