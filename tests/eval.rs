@@ -13,7 +13,7 @@ use wardwatch::rescore::training;
 fn rescoring_keeps_true_alerts_and_downgrades_artifacts_on_held_out_seeds() {
     let (rules, _skipped) = rules::load(&eval::rules_dir()).expect("the repository's rule files parse");
     assert!(rules.iter().any(|r| r.name == "HypoxiaDetected"), "the SpO2 rule is interpreted");
-    let options = EvalOptions { first_seed: 2, seeds: 2, hours: 6.0 };
+    let options = EvalOptions { first_seed: 2, seeds: 2, hours: 6.0, policy: Policy::default() };
     let train_seed = eval::training_seed(options.first_seed, options.seeds);
     assert!(!(2..4).contains(&train_seed), "the model is trained on a seed it is not evaluated on");
     let (_scorer, records) = eval::evaluate(&options, &rules, training::DEFAULT_MODEL.0, training::DEFAULT_MODEL.1);

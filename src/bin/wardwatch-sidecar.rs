@@ -41,6 +41,10 @@ enum Command {
         /// Simulated hours per seed.
         #[arg(long, default_value_t = 24.0)]
         hours: f64,
+        /// A decision policy to evaluate instead of the default: YAML in the form of the
+        /// configuration's `rescoring.policy` section, e.g. `routine_critical: false`.
+        #[arg(long)]
+        policy: Option<PathBuf>,
     },
 }
 
@@ -82,8 +86,19 @@ fn main() -> anyhow::Result<()> {
             wardwatch::ml::iforest::score_csv(&model, &csv, &mut out)
         }
         Some(Command::Detect { csv }) => wardwatch::ml::detect::detect_csv(&csv, &mut out),
-        Some(Command::Eval { first_seed, seeds, hours }) => {
-            let options = wardwatch::rescore::eval::EvalOptions { first_seed, seeds, hours };
+        Some(Command::Eval { first_seed, seeds, hours, policy }) => {
+            let policy = match policy {
+                Some(path) => {
+                    let text =
+                        std::fs::read_to_string(&path).with_context(|| format!("--policy {}", path.display()))?;
+                    let policy: wardwatch::rescore::policy::Policy =
+                        serde_yaml::from_str(&text).with_context(|| format!("--policy {}", path.display()))?;
+                    policy.validate()?;
+                    policy
+                }
+                None => Default::default(),
+            };
+            let options = wardwatch::rescore::eval::EvalOptions { first_seed, seeds, hours, policy };
             wardwatch::rescore::eval::run(&options, &mut out)
         }
     }

@@ -162,7 +162,7 @@ pub fn lead_off(p: &Profile) -> f64 {
 pub fn impossible_rate(series: &Series, end_ms: i64, limit_per_s: f64) -> f64 {
     let Some(last) = index_at(series, end_ms) else { return 0.0 };
     let (ts, vs) = (&series.times_ms, &series.values);
-    let from = ts.partition_point(|&t| t < end_ms - RATE_WINDOW_MS).max(1);
+    let from = features::count_before(ts, end_ms - RATE_WINDOW_MS).max(1);
     // Time of the last change of value before sample `from`.
     let mut changed_at = (1..from).rev().find(|&i| vs[i] != vs[i - 1]).map_or(ts[0], |i| ts[i]);
     let mut fastest = 0.0f64;
@@ -194,8 +194,8 @@ fn roughness(values: &[f64]) -> Option<f64> {
 /// still compared with its working self), 0 above 25%. Signals that are held by nature (cuff, labs) never count.
 pub fn stuck(series: &Series, end_ms: i64, floor: f64) -> f64 {
     let Some(last) = index_at(series, end_ms) else { return 0.0 };
-    let recent_from = series.times_ms.partition_point(|&t| t < end_ms - STUCK_SPAN_MS);
-    let baseline_to = series.times_ms.partition_point(|&t| t < end_ms - RECENT_MS);
+    let recent_from = features::count_before(&series.times_ms, end_ms - STUCK_SPAN_MS);
+    let baseline_to = features::count_before(&series.times_ms, end_ms - RECENT_MS);
     let (Some(recent), Some(usual)) =
         (roughness(&series.values[recent_from..=last]), roughness(&series.values[..baseline_to]))
     else {

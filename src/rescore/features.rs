@@ -160,9 +160,52 @@ impl SignalStats {
     }
 }
 
+/// How many of the sorted times `ts` are at or before `t_ms`: `ts.partition_point(|&t| t <= t_ms)`.
+///
+/// Scraped series are almost always at a regular step, so the answer is first guessed by
+/// interpolating between the first and last times and then checked against its neighbours; only
+/// an irregular series falls back to a binary search. A window's series are too large to stay in
+/// cache from one alert to the next, and a binary search costs a cache miss per halving.
+pub fn count_at_or_before(ts: &[i64], t_ms: i64) -> usize {
+    let n = ts.len();
+    if n == 0 || t_ms < ts[0] {
+        return 0;
+    }
+    if t_ms >= ts[n - 1] {
+        return n;
+    }
+    // ts[0] <= t_ms < ts[n - 1], so the span is positive and the guess is in 0..n - 1.
+    let span = (ts[n - 1] - ts[0]) as i128;
+    let guess = ((t_ms - ts[0]) as i128 * (n - 1) as i128 / span) as usize;
+    // The answer is the first index whose time is after t_ms.
+    const WALK: usize = 4;
+    if ts[guess] <= t_ms {
+        let end = (guess + 1 + WALK).min(n);
+        match ts[guess + 1..end].iter().position(|&t| t > t_ms) {
+            Some(k) => guess + 1 + k,
+            None => end + ts[end..].partition_point(|&t| t <= t_ms),
+        }
+    } else {
+        let start = guess.saturating_sub(WALK);
+        match ts[start..guess].iter().rposition(|&t| t <= t_ms) {
+            Some(k) => start + k + 1,
+            None => ts[..start].partition_point(|&t| t <= t_ms),
+        }
+    }
+}
+
+/// How many of the sorted times `ts` are strictly before `t_ms`: `ts.partition_point(|&t| t < t_ms)`.
+pub fn count_before(ts: &[i64], t_ms: i64) -> usize {
+    if t_ms == i64::MIN {
+        0
+    } else {
+        count_at_or_before(ts, t_ms - 1)
+    }
+}
+
 /// Index of the last sample at or before `t_ms`, if any.
 pub fn index_at(series: &Series, t_ms: i64) -> Option<usize> {
-    series.times_ms.partition_point(|&t| t <= t_ms).checked_sub(1)
+    count_at_or_before(&series.times_ms, t_ms).checked_sub(1)
 }
 
 /// Value at `t_ms`: the last sample at or before it, else the first sample.
@@ -226,9 +269,9 @@ fn slope_and_sd(ts: &[i64], vs: &[f64]) -> (f64, f64) {
 pub fn signal_stats(series: &Series, end_ms: i64, floor: f64) -> Option<SignalStats> {
     let last = index_at(series, end_ms)?;
     let level = series.values[last];
-    let from_10m = series.times_ms[..=last].partition_point(|&t| t < end_ms - 10 * 60_000);
+    let from_10m = count_before(&series.times_ms[..=last], end_ms - 10 * 60_000);
     let (slope_10m, sd_10m) = slope_and_sd(&series.times_ms[from_10m..=last], &series.values[from_10m..=last]);
-    let baseline_end = series.times_ms.partition_point(|&t| t < end_ms - RECENT_MS);
+    let baseline_end = count_before(&series.times_ms, end_ms - RECENT_MS);
     let (baseline, baseline_mad, z) = match robust_baseline(&series.values[..baseline_end]) {
         Some((med, mad)) => {
             let scale = (MAD_TO_SD * mad).max(floor);
@@ -336,6 +379,21 @@ pub fn extract(subject: &Subject, window: &Window) -> Features {
 mod tests {
     use super::*;
     use crate::rescore::fixtures::{noise, window, END};
+
+    #[test]
+    fn counting_times_agrees_with_a_binary_search_on_regular_gapped_and_irregular_series() {
+        let regular: Vec<i64> = (0..200).map(|i| 1_000 + 5_000 * i).collect();
+        let gapped: Vec<i64> = regular.iter().copied().filter(|t| !(200_000..600_000).contains(t)).collect();
+        let irregular: Vec<i64> = (0..200i64).map(|i| i * i * 37 + (i % 7) * 11).collect();
+        let dense: Vec<i64> = (0..200).map(|i| if i < 190 { i } else { 1_000_000 + i }).collect();
+        for ts in [&regular[..], &gapped, &irregular, &dense, &[42], &[]] {
+            let (lo, hi) = (ts.first().map_or(0, |&t| t - 10_000), ts.last().map_or(0, |&t| t + 10_000));
+            for t in (lo..=hi).step_by(997).chain(ts.iter().flat_map(|&t| [t - 1, t, t + 1])) {
+                assert_eq!(count_at_or_before(ts, t), ts.partition_point(|&x| x <= t), "at or before {t}");
+                assert_eq!(count_before(ts, t), ts.partition_point(|&x| x < t), "before {t}");
+            }
+        }
+    }
 
     #[test]
     fn level_changes_and_slope_follow_a_steady_decline() {

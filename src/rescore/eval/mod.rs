@@ -33,6 +33,8 @@ pub struct EvalOptions {
     pub seeds: u64,
     /// Simulated hours per seed.
     pub hours: f64,
+    /// The decision policy (the sidecar's default unless the evaluation compares another).
+    pub policy: Policy,
 }
 
 /// Start of each evaluated day's warm-up: 2026-01-05 00:00 UTC (the day/night rhythm needs a date).
@@ -217,9 +219,8 @@ pub fn training_seed(first: u64, n: u64) -> u64 {
 /// Train on a seed outside the evaluated ones, then evaluate every seed.
 pub fn evaluate(options: &EvalOptions, rules: &[Rule], fit: Fit, label: &str) -> (Scorer, Vec<AlertRecord>) {
     let scorer = training::train(training_seed(options.first_seed, options.seeds), fit, label);
-    let policy = Policy::default();
     let records = (options.first_seed..options.first_seed + options.seeds)
-        .flat_map(|seed| evaluate_seed(seed, options.hours, rules, &scorer, &policy))
+        .flat_map(|seed| evaluate_seed(seed, options.hours, rules, &scorer, &options.policy))
         .collect();
     (scorer, records)
 }
@@ -242,11 +243,11 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<()> {
         scorer.version(),
         t0.elapsed().as_secs_f64()
     )?;
-    let policy = Policy::default();
+    let policy = &options.policy;
     let mut all = Vec::new();
     for seed in options.first_seed..options.first_seed + options.seeds {
         let t = Instant::now();
-        let records = evaluate_seed(seed, options.hours, &rules, &scorer, &policy);
+        let records = evaluate_seed(seed, options.hours, &rules, &scorer, policy);
         let f = report::Figures::of(&records, 1, options.hours);
         writeln!(out, "seed {seed} ({:.1} s): {}", t.elapsed().as_secs_f64(), f.one_line())?;
         out.flush()?;
