@@ -2,8 +2,8 @@
 //!
 //! A downgraded alert still reaches a human channel, marked as a likely artifact with its
 //! reasons; nothing here can make an alert disappear. Three guards keep true alarms from being
-//! downgraded: a per-severity floor, the requirement that the score itself be low (and, with
-//! [`Policy::routine_critical`] off, that a critical alert show positive artifact evidence), and
+//! downgraded: a per-severity floor, the requirement that the score itself be low (and, unless
+//! [`Policy::routine_critical`] is on, that a critical alert show positive artifact evidence), and
 //! re-escalation of an alert that is still firing after [`Policy::reescalate_after`].
 
 use super::score::{Assessment, Reason, Subject};
@@ -86,12 +86,13 @@ pub struct Policy {
     /// unusual for this entity, with nothing corroborating it (an alert with no features scores
     /// 0.12). 0 turns this off. Default 0.15.
     pub routine_below: f64,
-    /// Whether `routine_below` also downgrades `severity: critical` alerts. Default `true`: a
-    /// chronically hypoxaemic patient's SpO2 alerts at their own usual level are quieted. `false`
-    /// downgrades a critical alert only on positive evidence of an artifact, never for the mere
+    /// Whether `routine_below` also downgrades `severity: critical` alerts. Default `false`: a
+    /// critical alert is downgraded only on positive evidence of an artifact, never for the mere
     /// absence of evidence that it is dangerous — the first minutes of an episode can look
     /// exactly like the patient's usual range (a COPD patient at their own 90% as a hypoxia
-    /// begins) — at the cost of keeping every such routine alert (README, "Rescoring quality").
+    /// begins). `true` also quiets a chronically hypoxaemic patient's SpO2 alerts at their usual
+    /// level, far fewer false alerts, at the cost of lowering such an onset (README, "Rescoring
+    /// quality").
     pub routine_critical: bool,
     /// The lowest decision per alert severity. Default: `downgrade` for all (downgraded alerts
     /// still reach a human channel); set `critical: keep` never to lower a critical alert.
@@ -110,7 +111,7 @@ impl Default for Policy {
             downgrade_at: 0.5,
             downgrade_below: 0.5,
             routine_below: 0.15,
-            routine_critical: true,
+            routine_critical: false,
             floor: Floors::default(),
             reescalate_after: Duration::from_secs(5 * 60),
         }
@@ -272,16 +273,17 @@ mod tests {
     }
 
     #[test]
-    fn without_routine_critical_a_critical_alert_needs_artifact_evidence_to_be_downgraded() {
-        let p = Policy { routine_critical: false, ..Policy::default() };
+    fn by_default_a_critical_alert_needs_artifact_evidence_to_be_downgraded() {
+        let p = Policy::default();
         // A low score with no artifact evidence: the patient's usual range, or an onset.
         let v = p.decide(&subject("critical"), &assessed(0.12, 0.0), Duration::ZERO);
         assert_eq!(v.decision, Decision::Keep, "{:?}", v.reasons[0]);
         // The same score with artifact evidence is still downgraded, and warnings still are.
         assert_eq!(p.decide(&subject("critical"), &assessed(0.12, 0.9), Duration::ZERO).decision, Decision::Downgrade);
         assert_eq!(p.decide(&subject("warning"), &assessed(0.12, 0.0), Duration::ZERO).decision, Decision::Downgrade);
-        // By default the routine downgrade applies to critical alerts too.
-        let v = Policy::default().decide(&subject("critical"), &assessed(0.12, 0.0), Duration::ZERO);
+        // With `routine_critical` the routine downgrade applies to critical alerts too.
+        let quiet = Policy { routine_critical: true, ..Policy::default() };
+        let v = quiet.decide(&subject("critical"), &assessed(0.12, 0.0), Duration::ZERO);
         assert_eq!(v.decision, Decision::Downgrade);
         assert!(v.reasons[0].text.contains("not actionable"));
     }
@@ -324,9 +326,9 @@ mod tests {
         assert_eq!(p.escalate_at, 0.9);
         assert_eq!(p.floor.critical, Decision::Keep);
         assert_eq!(p.floor.warning, Decision::Downgrade);
-        assert!(p.routine_critical);
-        let strict: Policy = serde_yaml::from_str("routine_critical: false\n").unwrap();
-        assert!(!strict.routine_critical);
+        assert!(!p.routine_critical, "critical alerts are lowered only on artifact evidence by default");
+        let quiet: Policy = serde_yaml::from_str("routine_critical: true\n").unwrap();
+        assert!(quiet.routine_critical);
         assert_eq!(p.reescalate_after, Duration::from_secs(300));
         assert!(serde_yaml::from_str::<Policy>("escalate_above: 0.9\n").is_err());
         assert_eq!(serde_json::to_string(&Decision::Downgrade).unwrap(), "\"downgrade\"");
