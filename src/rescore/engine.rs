@@ -332,3 +332,59 @@ pub fn audit_entries(notification: &str, outcomes: &[AlertOutcome], now: DateTim
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rescore::score::Reason;
+
+    fn outcome(name: &str, result: Result<(Decision, f64), Failure>) -> AlertOutcome {
+        let labels: LabelSet =
+            [("alertname", name), ("patient", "p1")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let result = match result {
+            Ok((decision, score)) => Ok(Scored {
+                entity: "patient=p1".into(),
+                window: WindowSpan { start_ms: 0, end_ms: 1, step_ms: 1, signals: 1 },
+                assessment: Assessment { score, artifact: 1.0 - score, reasons: vec![] },
+                verdict: Verdict { decision, reasons: vec![Reason { text: format!("{name} reason"), weight: 0.0 }] },
+                model_version: "m".into(),
+            }),
+            Err(f) => Err((f, format!("{} failed", f.as_str()))),
+        };
+        AlertOutcome {
+            fingerprint: name.into(),
+            labels,
+            starts_at: DateTime::from_timestamp(0, 0).unwrap(),
+            result,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn every_failure_is_a_preinitialised_metric_label() {
+        for f in [Failure::NoTarget, Failure::History, Failure::Timeout, Failure::Model] {
+            assert!(crate::sidecar::telemetry::SCORING_FAILURES.contains(&f.as_str()), "{f:?}");
+        }
+    }
+
+    #[test]
+    fn a_group_takes_its_most_urgent_decision() {
+        let s = summarise(&[
+            outcome("A", Ok((Decision::Downgrade, 0.1))),
+            outcome("B", Ok((Decision::Escalate, 0.9))),
+            outcome("C", Ok((Decision::Keep, 0.5))),
+        ]);
+        let Scoring::Scored(v) = s else { panic!("scored") };
+        assert_eq!((v.decision, v.alert.as_str(), v.reasons[0].as_str()), (Decision::Escalate, "B p1", "B reason"));
+    }
+
+    #[test]
+    fn an_unscored_alert_keeps_its_group_at_full_priority() {
+        let s = summarise(&[outcome("A", Ok((Decision::Downgrade, 0.1))), outcome("B", Err(Failure::Timeout))]);
+        let Scoring::Scored(v) = s else { panic!("scored") };
+        assert_eq!(v.decision, Decision::Keep, "a group with an unscored alert is never downgraded");
+        assert_eq!(v.unscored, ["B p1: timeout failed"]);
+        let s = summarise(&[outcome("A", Err(Failure::History)), outcome("B", Err(Failure::History))]);
+        assert_eq!(s, Scoring::Unscored { reason: "history failed".into() }, "the same reason once");
+    }
+}

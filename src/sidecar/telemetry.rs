@@ -22,7 +22,7 @@ pub struct Telemetry {
     pub delivery_duration: HistogramVec,
     /// Rescoring decisions: escalate, keep, downgrade, unscored.
     pub decisions: IntCounterVec,
-    /// Alerts that went out unscored, by reason: history, timeout, model.
+    /// Alerts that went out unscored, by reason: no_target, history, timeout, model.
     pub scoring_failures: IntCounterVec,
     /// Scores of the alerts scored, in [0, 1].
     pub alert_score: Histogram,
@@ -32,8 +32,8 @@ pub struct Telemetry {
 
 /// Every value of the `decision` label.
 pub const DECISIONS: [&str; 4] = ["escalate", "keep", "downgrade", "unscored"];
-/// Every value of the scoring failures' `reason` label.
-pub const SCORING_FAILURES: [&str; 3] = ["history", "timeout", "model"];
+/// Every value of the scoring failures' `reason` label (see `rescore::engine::Failure`).
+pub const SCORING_FAILURES: [&str; 4] = ["no_target", "history", "timeout", "model"];
 
 impl Default for Telemetry {
     fn default() -> Self {
@@ -92,7 +92,7 @@ impl Telemetry {
         }
         let scoring_failures = counter(
             "wardwatch_sidecar_scoring_failures_total",
-            "Alerts sent unscored, by reason (history, timeout, model).",
+            "Alerts sent unscored, by reason (no_target, history, timeout, model).",
             &["reason"],
         );
         for r in SCORING_FAILURES {
