@@ -4,13 +4,7 @@
 # printed side by side. The Rust side writes the data set (raw float32) and the Python side reads it.
 #   [WARDWATCH_BENCH_REPEAT=10] [SKLEARN_REPEAT=5] bench/iforest.sh
 # For one core: taskset -c 0 bench/iforest.sh
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-ROOT="$(pwd)"
-PY="$ROOT/.venv-test/bin/python"
-"$PY" -c 'import sklearn' 2>/dev/null || { echo "scikit-learn is not in .venv-test: run scripts/install-test-deps.sh" >&2; exit 1; }
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/sklearn_env.sh"
 
 echo "== wardwatch (cargo bench --bench iforest)"
 WARDWATCH_IFOREST_DATA="$WORK/data.f32" WARDWATCH_IFOREST_JSON="$WORK/rust.json" \

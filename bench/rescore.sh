@@ -5,13 +5,7 @@
 # side by side. The Prometheus fetch is counted by neither.
 #   [WARDWATCH_BENCH_CALLS=50000] bench/rescore.sh
 # For one core: taskset -c 0 bench/rescore.sh
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-ROOT="$(pwd)"
-PY="$ROOT/.venv-test/bin/python"
-"$PY" -c 'import sklearn' 2>/dev/null || { echo "scikit-learn is not in .venv-test: run scripts/install-test-deps.sh" >&2; exit 1; }
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/sklearn_env.sh"
 
 echo "== wardwatch (cargo bench --bench rescore)"
 WARDWATCH_RESCORE_DATA="$WORK/rows.f32" WARDWATCH_RESCORE_JSON="$WORK/rust.json" \

@@ -44,6 +44,33 @@ pub struct AuditEntry {
     pub window: Option<WindowSpan>,
 }
 
+impl AuditEntry {
+    /// An entry for one alert with nothing decided yet: no score, decision, reasons or window.
+    pub fn new(
+        notification: &str,
+        fingerprint: &str,
+        labels: &BTreeMap<String, String>,
+        starts_at: DateTime<Utc>,
+        decided_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            decided_at,
+            notification: notification.to_owned(),
+            fingerprint: fingerprint.to_owned(),
+            alertname: labels.get("alertname").cloned().unwrap_or_default(),
+            labels: labels.clone(),
+            starts_at,
+            decision: None,
+            score: None,
+            artifact: None,
+            reasons: Vec::new(),
+            model_version: None,
+            entity: None,
+            window: None,
+        }
+    }
+}
+
 /// The time range of a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WindowSpan {

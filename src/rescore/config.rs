@@ -2,6 +2,7 @@
 
 use super::policy::Policy;
 use super::targets::{Targets, TargetsConfig};
+use crate::sidecar::config::Check;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -84,15 +85,9 @@ pub struct RescoringSettings {
     pub training_seed: u64,
 }
 
-/// A failed check: (dotted field, reason).
-type Check<T> = Result<T, (String, String)>;
-
+/// A positive duration of this section, errors naming `rescoring.<field>`.
 fn duration(field: &str, text: &str) -> Check<Duration> {
-    let secs = crate::sim::events::parse_duration(text).map_err(|e| (format!("rescoring.{field}"), e))?;
-    match Duration::try_from_secs_f64(secs) {
-        Ok(d) if !d.is_zero() => Ok(d),
-        _ => Err((format!("rescoring.{field}"), format!("`{text}` must be a positive duration like 5s or 2h"))),
-    }
+    crate::sidecar::config::duration(&format!("rescoring.{field}"), text, true)
 }
 
 impl RescoringSection {

@@ -9,7 +9,7 @@ use super::audit::{AuditEntry, WindowSpan};
 use super::history::{HistoryRequest, HistorySource, Naming, SignalGroup};
 use super::policy::{Decision, Policy, Verdict};
 use super::score::{Assessment, Features, Scorer, Subject};
-use super::targets::Targets;
+use super::targets::{promql_string, Targets};
 use super::window::Window;
 use crate::alert::notification::{GroupVerdict, Notification, Scoring};
 use crate::alert::payload::{Alert, LabelSet, Status};
@@ -34,7 +34,7 @@ impl Model for Scorer {
         Ok(Scorer::assess(self, subject, window))
     }
     fn assess_features(&self, subject: &Subject, features: &Features) -> Result<Assessment, String> {
-        let known = super::score::feature_names(subject.entity);
+        let known = &known_features()[subject.entity.index()];
         if let Some(unknown) = features.keys().find(|k| known.binary_search(k).is_err()) {
             let kind = subject.entity.as_str();
             return Err(format!("unknown feature `{unknown}` for entity {kind} (GET /model_info lists them)"));
@@ -54,6 +54,12 @@ impl Model for Scorer {
             "training": super::training::describe(),
         })
     }
+}
+
+/// Every feature name per entity kind (sorted), computed once: `/batch_predict` checks each sample.
+fn known_features() -> &'static [Vec<String>] {
+    static NAMES: std::sync::OnceLock<Vec<Vec<String>>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| super::score::EntityKind::ALL.iter().map(|k| super::score::feature_names(*k)).collect())
 }
 
 /// The default model: trained on the simulator with `seed` at start-up, deterministically.
@@ -214,11 +220,9 @@ impl Rescorer {
         for alert in alerts {
             let target = self.targets.resolve(&alert.labels, &alert.generator_url)?;
             let alertname = alert.labels.get("alertname").map_or("", String::as_str);
-            let mut selector = format!("alertstate=\"firing\",alertname=\"{}\"", escape(alertname));
-            for part in target.key.split(',') {
-                if let Some((k, v)) = part.split_once('=') {
-                    selector.push_str(&format!(",{k}=\"{}\"", escape(v)));
-                }
+            let mut selector = format!("alertstate=\"firing\",alertname=\"{}\"", promql_string(alertname));
+            for (k, v) in &target.key_labels {
+                selector.push_str(&format!(",{k}=\"{}\"", promql_string(v)));
             }
             let request = HistoryRequest {
                 entity: format!("ALERTS:{alertname}:{}", target.key),
@@ -243,10 +247,6 @@ impl Rescorer {
         }
         known.then_some(false)
     }
-}
-
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 /// Sum up a notification's alert outcomes: the highest decision wins; an unscored alert counts
@@ -299,21 +299,7 @@ pub fn audit_entries(notification: &str, outcomes: &[AlertOutcome], now: DateTim
     outcomes
         .iter()
         .map(|o| {
-            let base = AuditEntry {
-                decided_at: now,
-                notification: notification.to_owned(),
-                fingerprint: o.fingerprint.clone(),
-                alertname: o.labels.get("alertname").cloned().unwrap_or_default(),
-                labels: o.labels.clone(),
-                starts_at: o.starts_at,
-                decision: None,
-                score: None,
-                artifact: None,
-                reasons: Vec::new(),
-                model_version: None,
-                entity: None,
-                window: None,
-            };
+            let base = AuditEntry::new(notification, &o.fingerprint, &o.labels, o.starts_at, now);
             match &o.result {
                 Ok(s) => AuditEntry {
                     decision: Some(s.verdict.decision),

@@ -119,6 +119,8 @@ pub struct Resolved {
     pub entity: EntityKind,
     /// The entity's key, e.g. `patient=p00003`.
     pub key: String,
+    /// The labels the key is made of, with the alert's values.
+    pub key_labels: Vec<(String, String)>,
     /// The queries, placeholders filled in.
     pub groups: Vec<SignalGroup>,
     /// The signal the alert's threshold is on, if known.
@@ -160,7 +162,8 @@ impl Targets {
     pub fn resolve(&self, labels: &LabelSet, generator_url: &str) -> Option<Resolved> {
         let label = |name: &str| labels.get(name).map(String::as_str).unwrap_or("");
         let target = self.targets.iter().find(|t| t.matchers.iter().all(|(l, re)| re.is_match(label(l))))?;
-        let key = target.key.iter().map(|k| format!("{k}={}", label(k))).collect::<Vec<_>>().join(",");
+        let key_labels: Vec<(String, String)> = target.key.iter().map(|k| (k.clone(), label(k).to_owned())).collect();
+        let key = key_labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
         let groups = target
             .queries
             .iter()
@@ -174,7 +177,7 @@ impl Targets {
             .collect();
         let alertname = label("alertname");
         let focus = self.focus.get(alertname).cloned().or_else(|| focus_from_expression(target, generator_url));
-        Some(Resolved { entity: target.entity, key, groups, focus })
+        Some(Resolved { entity: target.entity, key, key_labels, groups, focus })
     }
 }
 
@@ -204,6 +207,11 @@ fn metric_of(query: &str) -> Option<&str> {
     Some(&rest[..end])
 }
 
+/// `value` escaped for a double-quoted PromQL string.
+pub fn promql_string(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
 /// Replace `$label` with the alert's value, escaped for a double-quoted PromQL string.
 fn substitute(query: &str, labels: &LabelSet) -> String {
     let mut out = String::with_capacity(query.len());
@@ -215,8 +223,7 @@ fn substitute(query: &str, labels: &LabelSet) -> String {
         if len == 0 {
             out.push('$');
         } else {
-            let value = labels.get(&after[..len]).map(String::as_str).unwrap_or("");
-            out.push_str(&value.replace('\\', "\\\\").replace('"', "\\\""));
+            out.push_str(&promql_string(labels.get(&after[..len]).map(String::as_str).unwrap_or("")));
         }
         rest = &after[len..];
     }

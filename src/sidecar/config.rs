@@ -498,14 +498,14 @@ impl fmt::Debug for ResolvedSecrets {
 // Validation
 
 /// A failed check: (dotted field, reason); [`SidecarConfig::validate`] adds the file.
-type Check<T = ()> = Result<T, (String, String)>;
+pub(crate) type Check<T = ()> = Result<T, (String, String)>;
 
 fn fail<T>(field: impl Into<String>, reason: impl Into<String>) -> Check<T> {
     Err((field.into(), reason.into()))
 }
 
 /// Parse a duration like `10s` or `5m`; `positive` refuses zero.
-fn duration(field: &str, text: &str, positive: bool) -> Check<Duration> {
+pub(crate) fn duration(field: &str, text: &str, positive: bool) -> Check<Duration> {
     let secs = crate::sim::events::parse_duration(text).or_else(|e| fail(field, e))?;
     let d = Duration::try_from_secs_f64(secs).or_else(|_| fail(field, format!("`{text}` is too long")))?;
     if positive && d.is_zero() {

@@ -938,11 +938,12 @@ impl Inner {
         guard: OwnedMutexGuard<()>,
         id: &str,
         change: impl FnOnce(&mut Item),
-    ) -> Result<(), QueueError> {
+    ) -> Result<Item, QueueError> {
         let _guard = guard;
         let mut item = self.pending_item(id)?;
         change(&mut item);
-        self.store_updated(item)
+        self.store_updated(item.clone())?;
+        Ok(item)
     }
 
     fn store_updated(&self, item: Item) -> Result<(), QueueError> {
@@ -1216,6 +1217,7 @@ impl Queue {
     /// Record the rescoring verdict of item `id` in one durable rewrite: `verdict` is stored with
     /// the item, each channel in `hold` is not due before its time, each in `skip` is final
     /// ([`DeliveryState::Skipped`], with `reason`). Channels not pending are left as they are.
+    /// Returns the item as recorded.
     pub async fn record_verdict(
         &self,
         id: &str,
@@ -1223,7 +1225,7 @@ impl Queue {
         hold: Vec<(String, DateTime<Utc>)>,
         skip: Vec<String>,
         reason: &str,
-    ) -> Result<(), QueueError> {
+    ) -> Result<Item, QueueError> {
         let reason = truncate_error(reason);
         self.update_item(id, move |item| {
             item.verdict = Some(verdict);
@@ -1267,7 +1269,7 @@ impl Queue {
         blocking(move || inner.dead_letters()).await.unwrap_or_default()
     }
 
-    async fn update_item<F>(&self, id: &str, change: F) -> Result<(), QueueError>
+    async fn update_item<F>(&self, id: &str, change: F) -> Result<Item, QueueError>
     where
         F: FnOnce(&mut Item) + Send + 'static,
     {

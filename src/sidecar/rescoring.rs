@@ -65,7 +65,7 @@ pub async fn prepare(s: &Sidecar, item: Item) -> Item {
     }
 }
 
-async fn decide(s: &Sidecar, mut item: Item, n: &Notification) -> Item {
+async fn decide(s: &Sidecar, item: Item, n: &Notification) -> Item {
     let now = Utc::now();
     let r = &s.rescoring;
     let (scoring, outcomes) = match &r.rescorer {
@@ -75,7 +75,7 @@ async fn decide(s: &Sidecar, mut item: Item, n: &Notification) -> Item {
             (engine::summarise(&outcomes), outcomes)
         }
     };
-    count(s, &outcomes, &scoring);
+    count(s, &outcomes);
     let mut entries = engine::audit_entries(&item.id, &outcomes, now);
     if outcomes.is_empty() {
         if let Scoring::Unscored { reason } = &scoring {
@@ -99,14 +99,16 @@ async fn decide(s: &Sidecar, mut item: Item, n: &Notification) -> Item {
     let verdict = StoredVerdict { scoring, held: hold.iter().map(|(c, _)| c.clone()).collect() };
     let json = serde_json::to_value(&verdict).unwrap_or_default();
     let reason = "downgraded as a likely artifact; the alert had ended";
-    if let Err(e) = s.queue.record_verdict(&item.id, json.clone(), hold.clone(), skip.clone(), reason).await {
-        tracing::error!(id = %item.id, error = %e, "cannot store the verdict; delivering to every routed channel");
-        return item;
+    match s.queue.record_verdict(&item.id, json, hold, skip.clone(), reason).await {
+        Ok(recorded) => {
+            tracing::info!(id = %item.id, scoring = %verdict.scoring.line(), held = ?verdict.held, skipped = ?skip, "rescored");
+            recorded
+        }
+        Err(e) => {
+            tracing::error!(id = %item.id, error = %e, "cannot store the verdict; delivering to every routed channel");
+            item
+        }
     }
-    tracing::info!(id = %item.id, scoring = %verdict.scoring.line(), held = ?verdict.held, skipped = ?skip, "rescored");
-    item.verdict = Some(json);
-    apply(&mut item, &hold, &skip, reason);
-    item
 }
 
 /// When a downgraded notification's held channels fall due: its earliest alert's `startsAt`
@@ -120,7 +122,7 @@ fn reescalation_time(s: &Sidecar, n: &Notification) -> DateTime<Utc> {
     start + chrono::Duration::from_std(after).unwrap_or_default()
 }
 
-async fn reescalate_if_due(s: &Sidecar, mut item: Item, n: &Notification, mut v: StoredVerdict) -> Item {
+async fn reescalate_if_due(s: &Sidecar, item: Item, n: &Notification, mut v: StoredVerdict) -> Item {
     let now = Utc::now();
     let due = v.held.iter().any(|c| {
         item.channels
@@ -150,33 +152,19 @@ async fn reescalate_if_due(s: &Sidecar, mut item: Item, n: &Notification, mut v:
         (Vec::new(), "")
     };
     let json = serde_json::to_value(&v).unwrap_or_default();
-    if let Err(e) = s.queue.record_verdict(&item.id, json.clone(), Vec::new(), skip.clone(), reason).await {
-        tracing::error!(id = %item.id, error = %e, "cannot store the re-escalation; delivering the held channels");
-        return item;
-    }
+    let recorded = match s.queue.record_verdict(&item.id, json, Vec::new(), skip.clone(), reason).await {
+        Ok(recorded) => recorded,
+        Err(e) => {
+            tracing::error!(id = %item.id, error = %e, "cannot store the re-escalation; delivering the held channels");
+            return item;
+        }
+    };
     tracing::info!(id = %item.id, still_firing = ?firing, held = ?held, skipped = ?skip, "held channels due");
     audit(s, reescalation_entries(&item.id, n, firing, now)).await;
-    item.verdict = Some(json);
-    apply(&mut item, &[], &skip, reason);
-    item
+    recorded
 }
 
-/// Mirror a recorded verdict on the local copy of the item.
-fn apply(item: &mut Item, hold: &[(String, DateTime<Utc>)], skip: &[String], reason: &str) {
-    for (c, until) in hold {
-        if let Some(st) = item.channels.get_mut(c) {
-            st.next_attempt_at = Some(*until);
-        }
-    }
-    for c in skip {
-        if let Some(st) = item.channels.get_mut(c) {
-            st.state = DeliveryState::Skipped;
-            st.last_error = Some(reason.to_owned());
-        }
-    }
-}
-
-fn count(s: &Sidecar, outcomes: &[engine::AlertOutcome], scoring: &Scoring) {
+fn count(s: &Sidecar, outcomes: &[engine::AlertOutcome]) {
     let t = &s.telemetry;
     if outcomes.is_empty() {
         t.decisions.with_label_values(&["unscored"]).inc();
@@ -194,7 +182,6 @@ fn count(s: &Sidecar, outcomes: &[engine::AlertOutcome], scoring: &Scoring) {
             }
         }
     }
-    let _ = scoring;
 }
 
 async fn audit(s: &Sidecar, entries: Vec<AuditEntry>) {
@@ -208,23 +195,13 @@ async fn audit(s: &Sidecar, entries: Vec<AuditEntry>) {
     }
 }
 
+/// One entry per alert of `n`, with `reason` and no decision.
 fn unscored_entries(id: &str, n: &Notification, reason: &str, now: DateTime<Utc>) -> Vec<AuditEntry> {
     n.alerts
         .iter()
         .map(|a| AuditEntry {
-            decided_at: now,
-            notification: id.to_owned(),
-            fingerprint: a.fingerprint.clone(),
-            alertname: a.labels.get("alertname").cloned().unwrap_or_default(),
-            labels: a.labels.clone(),
-            starts_at: a.starts_at,
-            decision: None,
-            score: None,
-            artifact: None,
             reasons: vec![format!("unscored: {reason}")],
-            model_version: None,
-            entity: None,
-            window: None,
+            ..AuditEntry::new(id, &a.fingerprint, &a.labels, a.starts_at, now)
         })
         .collect()
 }
@@ -235,8 +212,12 @@ fn reescalation_entries(id: &str, n: &Notification, firing: Option<bool>, now: D
         Some(true) => (Decision::Keep, "re-escalated: still firing at its re-escalation time"),
         None => (Decision::Keep, "re-escalated: whether it still fires cannot be told"),
     };
-    unscored_entries(id, n, "", now)
-        .into_iter()
-        .map(|e| AuditEntry { decision: Some(decision), reasons: vec![why.to_owned()], ..e })
+    n.alerts
+        .iter()
+        .map(|a| AuditEntry {
+            decision: Some(decision),
+            reasons: vec![why.to_owned()],
+            ..AuditEntry::new(id, &a.fingerprint, &a.labels, a.starts_at, now)
+        })
         .collect()
 }
