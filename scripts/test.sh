@@ -18,6 +18,11 @@ fi
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# Tests write into temporary directories only: what the run leaves in the work tree (tracked,
+# untracked or ignored, outside target/ and .venv-test/) is compared before and after.
+tree_state() { git status --porcelain --ignored --untracked-files=all 2>/dev/null | grep -v -e ' target/' -e ' .venv-test/' | sort; }
+before="$(tree_state)"
+
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
@@ -52,6 +57,14 @@ fi
 step "cargo test --benches"
 cargo test --benches
 
-# Last, so the output ends with cargo's "test result:" lines.
 step "cargo test --lib --bins --tests"
 cargo test --lib --bins --tests
+
+step "the tests left nothing in the work tree"
+after="$(tree_state)"
+if [ "$before" != "$after" ]; then
+    echo "the test run changed the work tree (tests must write into temporary directories):" >&2
+    diff <(printf '%s\n' "$before") <(printf '%s\n' "$after") >&2 || true
+    exit 1
+fi
+echo "ok"

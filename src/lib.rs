@@ -12,6 +12,8 @@
 //! - [`ml`]: anomaly detection: isolation forest, a streaming detector, NAB scoring.
 //! - [`rescore`]: the sidecar's rescoring of alerts: history, features, score, decision, audit.
 //! - [`group_commit`]: concurrent writers sharing one fsync.
+//! - [`logging`]: logfmt or JSON log lines on stderr for both binaries.
+//! - [`shutdown`]: the signals the servers stop on.
 //! - [`yaml`]: reading YAML files with errors that name the file.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -21,9 +23,11 @@ pub mod clinical;
 pub mod exporter;
 pub mod exposition;
 pub mod group_commit;
+pub mod logging;
 pub mod ml;
 pub mod notify;
 pub mod rescore;
+pub mod shutdown;
 pub mod sidecar;
 pub mod sim;
 pub mod yaml;

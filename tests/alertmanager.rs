@@ -85,6 +85,8 @@ async fn alertmanager_delivers_a_test_alert_through_the_sidecar_to_smtp() {
         max_body_bytes: 1 << 20,
         max_in_flight: 64,
         auth: InboundAuth { bearer_token: Some(TOKEN.into()), basic: None },
+        api_auth: InboundAuth::default(),
+        metrics_auth: InboundAuth::default(),
         stale_after: Duration::from_secs(600),
         backoff: Backoff { base: Duration::from_millis(100), cap: Duration::from_secs(1) },
         give_up_after: Duration::from_secs(60),

@@ -158,3 +158,29 @@ async fn unreachable_port_is_transient() {
     assert!(matches!(&d, Delivery::Transient(r) if r.contains(&port.to_string())), "{d:?}");
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn a_redelivery_repeats_the_message_id_so_mail_clients_show_one_message() {
+    // What the dispatcher does after a crash between the server's 250 and the queue's record:
+    // the same stored notification is sent again, minutes later.
+    let Some(server) = SmtpServer::start("starttls", None) else { return };
+    let config = server.config(TlsMode::StartTls, PASSWORD);
+    let channel = wardwatch::notify::channel::EmailChannel {
+        sender: EmailSender::new(config.clone()).unwrap(),
+        config,
+        links: links(),
+        history: None,
+    };
+    let n = notification(Status::Firing);
+    for _ in 0..2 {
+        let outcome = wardwatch::notify::channel::Channel::deliver(&channel, &n).await;
+        assert_eq!(outcome, wardwatch::notify::retry::Outcome::Success, "{}", server.log());
+        tokio::time::sleep(Duration::from_millis(1100)).await; // a later Date header
+    }
+    let stored = server.messages();
+    assert_eq!(stored.len(), 2, "the server got both copies");
+    for key in ["message_id", "subject", "in_reply_to", "references"] {
+        assert_eq!(stored[0][key], stored[1][key], "{key} is the same on every attempt");
+    }
+    assert_eq!(stored[0]["message_id"], message_id(&n));
+}

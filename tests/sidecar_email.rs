@@ -36,6 +36,8 @@ async fn start(dir: &std::path::Path, smtp: &SmtpServer, password: &str) -> (Soc
         max_body_bytes: 1 << 20,
         max_in_flight: 16,
         auth: InboundAuth::default(),
+        api_auth: InboundAuth::default(),
+        metrics_auth: InboundAuth::default(),
         stale_after: Duration::from_secs(600),
         backoff: Backoff { base: Duration::from_millis(100), cap: Duration::from_millis(300) },
         give_up_after: Duration::from_secs(60),

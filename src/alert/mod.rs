@@ -1,7 +1,9 @@
 //! Alerts as Alertmanager delivers them, and the notifications wardwatch makes of them.
 //!
 //! - [`payload`]: Alertmanager's webhook payload, version 4, parsed leniently.
+//! - [`budget`]: reading a body of any size, keeping its alerts within a byte budget.
 //! - [`notification`]: one notification per (alert group, status), with its idempotency key.
 
+pub mod budget;
 pub mod notification;
 pub mod payload;

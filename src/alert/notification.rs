@@ -109,8 +109,15 @@ pub struct Notification {
     pub common_labels: LabelSet,
     /// The alerts.
     pub alerts: Vec<Alert>,
-    /// Alerts Alertmanager left out.
+    /// Alerts Alertmanager left out (its `max_alerts`).
     pub truncated_alerts: u64,
+    /// Alerts the sidecar left out because the group was larger than its `max_body_bytes`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub left_out: u64,
+    /// What happened to the notification on its way that its reader should know, e.g. that it
+    /// was re-routed because its channel was removed from the configuration.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// Alertmanager's external URL.
     pub external_url: String,
     /// When the sidecar acknowledged it.
@@ -135,18 +142,23 @@ impl Hasher for Fnv {
 
 /// The idempotency key of a payload: group, status, and each alert's fingerprint, status and start.
 pub fn idempotency_key(p: &WebhookPayload) -> String {
+    key_of(&p.group_key, p.status, p.alerts.iter().map(alert_key).collect())
+}
+
+/// One alert's part of the idempotency key.
+pub fn alert_key(a: &Alert) -> String {
+    format!("{}|{}|{}", a.fingerprint, a.status.as_str(), a.starts_at.timestamp_millis())
+}
+
+/// The idempotency key of a group from its key, status and every alert's [`alert_key`].
+pub fn key_of(group_key: &str, status: Status, mut alerts: Vec<String>) -> String {
     let mut h = Fnv(0xcbf2_9ce4_8422_2325);
     let mut field = |s: &str| {
         h.write(s.as_bytes());
         h.write(&[0xff]); // separator: ("ab","c") and ("a","bc") differ
     };
-    field(&p.group_key);
-    field(p.status.as_str());
-    let mut alerts: Vec<String> = p
-        .alerts
-        .iter()
-        .map(|a| format!("{}|{}|{}", a.fingerprint, a.status.as_str(), a.starts_at.timestamp_millis()))
-        .collect();
+    field(group_key);
+    field(status.as_str());
     alerts.sort();
     for a in &alerts {
         field(a);
@@ -154,7 +166,35 @@ pub fn idempotency_key(p: &WebhookPayload) -> String {
     format!("{:016x}", h.finish())
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 impl Notification {
+    /// The notification owed for a body read within a budget ([`crate::alert::budget`]).
+    pub fn from_received(r: crate::alert::budget::Received, received_at: DateTime<Utc>) -> Self {
+        let mut n = Self::from_payload(r.payload, received_at);
+        n.id = r.id;
+        n.left_out = r.left_out;
+        n
+    }
+
+    /// Lines every channel shows after the alerts: alerts not shown, and the notes.
+    pub fn notices(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.truncated_alerts > 0 {
+            out.push(format!("{} more alert(s) left out by Alertmanager (max_alerts).", self.truncated_alerts));
+        }
+        if self.left_out > 0 {
+            out.push(format!(
+                "{} more alert(s) left out by wardwatch: the group was larger than its max_body_bytes; see Alertmanager for all of them.",
+                self.left_out
+            ));
+        }
+        out.extend(self.notes.iter().cloned());
+        out
+    }
+
     /// The notification owed for a payload received at `received_at`.
     pub fn from_payload(p: WebhookPayload, received_at: DateTime<Utc>) -> Self {
         Self {
@@ -166,6 +206,8 @@ impl Notification {
             common_labels: p.common_labels,
             alerts: p.alerts,
             truncated_alerts: p.truncated_alerts,
+            left_out: 0,
+            notes: Vec::new(),
             external_url: p.external_url,
             received_at,
             scoring: Scoring::Unscored { reason: "rescoring is not enabled".into() },

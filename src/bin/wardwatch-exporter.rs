@@ -25,6 +25,9 @@ struct Cli {
     /// Log level filter (e.g. info, debug, wardwatch=debug).
     #[arg(long = "log.level", env = "WARDWATCH_LOG_LEVEL", default_value = "info")]
     log_level: String,
+    /// Log line format on stderr: logfmt or json (colour only on a terminal).
+    #[arg(long = "log.format", env = "WARDWATCH_LOG_FORMAT", value_enum, default_value_t)]
+    log_format: wardwatch::logging::LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -76,10 +79,7 @@ impl HospitalArgs {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log_level).context("--log.level")?)
-        .with_writer(std::io::stderr)
-        .init();
+    wardwatch::logging::init(&cli.log_level, cli.log_format)?;
     if let Some(Command::Backfill { hours, step, output, events_output }) = &cli.command {
         let step = parse_duration(step).map_err(|e| anyhow::anyhow!("--step: {e}"))?;
         anyhow::ensure!(step > 0.0 && *hours > 0.0, "--hours and --step must be positive");
@@ -102,9 +102,6 @@ async fn main() -> anyhow::Result<()> {
         format!("cannot listen on {} (in use? choose another with --web.listen-address)", cli.listen_address)
     })?;
     tracing::info!(address = %listener.local_addr()?, path = %cli.telemetry_path, "serving metrics");
-    exporter::run(listener, exporter, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    exporter::run(listener, exporter, wardwatch::shutdown::signal()).await?;
     Ok(())
 }

@@ -106,10 +106,7 @@ fn main() -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn serve(overrides: Overrides) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&overrides.log_level).context("--log.level")?)
-        .with_writer(std::io::stderr)
-        .init();
+    wardwatch::logging::init(&overrides.log_level, overrides.log_format)?;
     let (config, origin) = overrides.load()?;
     let validated = config.validate(&origin)?;
     let address = validated.listen_address;
@@ -118,9 +115,6 @@ async fn serve(overrides: Overrides) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {address} (in use? choose another with --web.listen-address)"))?;
     tracing::info!(address = %listener.local_addr()?, config = %origin, "receiving Alertmanager webhooks on /webhook");
-    sidecar::run(listener, sidecar, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    sidecar::run(listener, sidecar, wardwatch::shutdown::signal()).await?;
     Ok(())
 }

@@ -442,8 +442,8 @@ fn text_body(n: &Notification, links: &EmailLinks, chart: &ChartPart) -> String 
     for (i, a) in n.alerts.iter().enumerate() {
         text_alert(&mut out, i, a, n, links);
     }
-    if n.truncated_alerts > 0 {
-        let _ = writeln!(out, "\n{} more alert(s) left out by Alertmanager (max_alerts).", n.truncated_alerts);
+    for notice in n.notices() {
+        let _ = writeln!(out, "\n{notice}");
     }
     let _ = write!(out, "\n-- \nwardwatch notification {}\n", n.id);
     out
@@ -526,8 +526,8 @@ fn html_body(n: &Notification, links: &EmailLinks, chart: &ChartPart) -> String 
     for (i, a) in n.alerts.iter().enumerate() {
         html_alert(&mut out, i, a, n, links);
     }
-    if n.truncated_alerts > 0 {
-        let _ = write!(out, "<p>{} more alert(s) left out by Alertmanager (max_alerts).</p>", n.truncated_alerts);
+    for notice in n.notices() {
+        let _ = write!(out, "<p>{}</p>", html_escape(&notice));
     }
     let _ = write!(out, "<hr><p style=\"color:#888\">wardwatch notification {}</p></body></html>", html_escape(&n.id));
     out

@@ -33,10 +33,11 @@ pub enum Outcome {
 /// Classify an HTTP response: 2xx Success; 408, 429 (honouring Retry-After seconds or HTTP-date), 5xx → Retry;
 /// every other 4xx → Permanent.
 ///
-/// Statuses outside 2xx/4xx/5xx (an unfollowed redirect, garbage) are Permanent: they mean the endpoint is
-/// misconfigured, which retrying does not fix. `Retry-After` is honoured on every retryable status (servers
-/// also send it with 503) and ignored otherwise. The reason quotes the (trimmed, truncated) body, which is
-/// where Slack puts its error code (`invalid_payload`, `channel_not_found`, ...).
+/// Statuses outside 2xx/4xx/5xx (an unfollowed redirect, a 1xx, garbage) are retried: Slack never sends
+/// them, so they come from something in between — a proxy or captive portal during network work — and
+/// giving up on an alert because of one would lose it by our own choice. `Retry-After` is honoured on every
+/// retryable status (servers also send it with 503) and ignored otherwise. The reason quotes the (trimmed,
+/// truncated) body, which is where Slack puts its error code (`invalid_payload`, `channel_not_found`, ...).
 pub fn classify_http(status: u16, retry_after: Option<&str>, body: &str) -> Outcome {
     classify_http_at(status, retry_after, body, Utc::now())
 }
@@ -49,7 +50,8 @@ pub fn classify_http_at(status: u16, retry_after: Option<&str>, body: &str, now:
             after: retry_after.and_then(|v| parse_retry_after(v, now)),
             reason: http_reason(status, body),
         },
-        _ => Outcome::Permanent { reason: http_reason(status, body) },
+        400..=499 => Outcome::Permanent { reason: http_reason(status, body) },
+        _ => Outcome::Retry { after: None, reason: format!("unexpected answer: {}", http_reason(status, body)) },
     }
 }
 
@@ -121,6 +123,21 @@ impl Backoff {
         let ceiling = u64::try_from(self.ceiling(attempt).as_nanos()).unwrap_or(u64::MAX);
         Duration::from_nanos(rng.random_range(0..=ceiling))
     }
+
+    /// The wait before retry number `attempt`: the server's own delay (`Retry-After`) when it gave
+    /// one, but never longer than `cap` — a server asking for a year, or for more seconds than a
+    /// date can hold, gets its retry at `cap` — else the jittered [`delay`](Self::delay).
+    pub fn wait<R: rand::Rng + ?Sized>(&self, asked: Option<Duration>, attempt: u32, rng: &mut R) -> Duration {
+        match asked {
+            Some(asked) => asked.min(self.cap),
+            None => self.delay(attempt, rng),
+        }
+    }
+}
+
+/// `now + wait`, saturating at the latest time a date can hold instead of overflowing.
+pub fn after(now: DateTime<Utc>, wait: Duration) -> DateTime<Utc> {
+    chrono::TimeDelta::from_std(wait).ok().and_then(|d| now.checked_add_signed(d)).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 #[cfg(test)]
@@ -207,9 +224,13 @@ mod tests {
     }
 
     #[test]
-    fn odd_statuses_are_permanent_and_reasons_are_bounded() {
-        assert!(matches!(classify_http(302, None, ""), Outcome::Permanent { .. }));
-        assert!(matches!(classify_http(0, None, ""), Outcome::Permanent { .. }));
+    fn odd_statuses_are_retried_and_reasons_are_bounded() {
+        for status in [0, 100, 302, 304, 307, 600, 999] {
+            match classify_http(status, Some("5"), "<html>captive portal</html>") {
+                Outcome::Retry { after: None, reason } => assert!(reason.contains("unexpected"), "{reason}"),
+                other => panic!("{status}: {other:?}"),
+            }
+        }
         assert_eq!(permanent_reason(classify_http(400, None, "  \n")), "HTTP 400 Bad Request");
         let reason = permanent_reason(classify_http(400, None, &"x".repeat(10_000)));
         assert!(reason.chars().count() <= MAX_REASON_BODY_CHARS + 30 && reason.ends_with('…'), "{reason}");
@@ -247,6 +268,26 @@ mod tests {
             let n = draws.iter().filter(|&&d| d >= lo && d < hi).count();
             assert!(n > 800, "quarter {quarter} has {n} of 4000 draws");
         }
+    }
+
+    #[test]
+    fn a_server_delay_is_honoured_up_to_the_cap_whatever_it_says() {
+        let b = Backoff { base: Duration::from_millis(100), cap: Duration::from_secs(300) };
+        let mut rng = StdRng::seed_from_u64(3);
+        let now = DateTime::parse_from_rfc3339("2026-12-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        assert_eq!(b.wait(Some(Duration::from_secs(7)), 0, &mut rng), Duration::from_secs(7));
+        for header in ["100000000000000", "99999999999999999999999", "18446744073709551615"] {
+            let asked = parse_retry_after(header, now);
+            let wait = b.wait(asked, 9, &mut rng);
+            assert_eq!(wait, b.cap, "{header}");
+            assert_eq!(after(now, wait), now + chrono::TimeDelta::seconds(300), "{header}");
+        }
+        for header in ["-5", "soon", "", "1.5", "Wed, 21 Oct 2015 07:28:00 GMT"] {
+            let wait = b.wait(parse_retry_after(header, now), 2, &mut rng);
+            assert!(wait <= b.ceiling(2), "{header:?}: a bounded wait, got {wait:?}");
+        }
+        assert_eq!(after(now, Duration::MAX), DateTime::<Utc>::MAX_UTC, "saturates instead of panicking");
+        assert_eq!(after(DateTime::<Utc>::MAX_UTC, Duration::from_secs(1)), DateTime::<Utc>::MAX_UTC);
     }
 
     #[test]

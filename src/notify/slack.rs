@@ -84,6 +84,9 @@ pub fn render(n: &Notification, links: &Links) -> Value {
     let fallback = fallback_text(n, &header);
     let am_base = base_url(links.alertmanager_url.as_deref()).or_else(|| base_url(Some(&n.external_url)));
     let mut blocks = vec![json!({"type": "header", "text": plain(&header)}), scoring_block(&n.scoring)];
+    if !n.notes.is_empty() {
+        blocks.push(context(fit(&n.notes.join(" "), MAX_SCORING_CHARS, true)));
+    }
     let max_hidden = total_alerts(n);
     let reserve = text_len(&more_block(max_hidden, am_base.as_deref()));
     let mut used = slack_len(&fallback) + blocks.iter().map(text_len).sum::<usize>();
@@ -340,9 +343,9 @@ fn annotation<'a>(a: &'a Alert, key: &str) -> Option<&'a str> {
     a.annotations.get(key).map(|s| s.trim()).filter(|s| !s.is_empty())
 }
 
-/// Alerts in the group, including those Alertmanager left out.
+/// Alerts in the group, including those Alertmanager or the sidecar left out.
 fn total_alerts(n: &Notification) -> u64 {
-    (n.alerts.len() as u64).saturating_add(n.truncated_alerts)
+    (n.alerts.len() as u64).saturating_add(n.truncated_alerts).saturating_add(n.left_out)
 }
 
 /// ✅ when resolved; else by severity: 🔴 critical, 🟠 warning, 🔵 info, ⚪ anything else.

@@ -24,8 +24,9 @@ pub struct RescoringSection {
     pub request_timeout: String,
     /// Bound on rescoring one alert, all requests included (default 3s); past it, unscored.
     pub budget: String,
-    /// The audit log: one JSON line per decision (default `wardwatch-decisions.jsonl`).
-    pub audit_log: PathBuf,
+    /// The audit log: one JSON line per decision (default `<queue.dir>/audit/decisions.jsonl`,
+    /// beside the queue it records the decisions of).
+    pub audit_log: Option<PathBuf>,
     /// Where a downgraded alert still goes at once, marked "likely artifact" (default
     /// `[slack, file]`); its other channels are held until the policy's `reescalate_after` and
     /// get it then only if it is still firing. When the alert's route has none of these, it goes
@@ -49,7 +50,7 @@ impl Default for RescoringSection {
             step: "5s".into(),
             request_timeout: "2s".into(),
             budget: "3s".into(),
-            audit_log: PathBuf::from("wardwatch-decisions.jsonl"),
+            audit_log: None,
             downgraded_channels: vec!["slack".into(), "file".into()],
             policy: Policy::default(),
             targets: None,
@@ -85,14 +86,20 @@ pub struct RescoringSettings {
     pub training_seed: u64,
 }
 
+/// Where the audit log goes when the configuration names no file: inside the queue directory.
+pub fn default_audit_log(queue_dir: &std::path::Path) -> PathBuf {
+    queue_dir.join("audit").join("decisions.jsonl")
+}
+
 /// A positive duration of this section, errors naming `rescoring.<field>`.
 fn duration(field: &str, text: &str) -> Check<Duration> {
     crate::sidecar::config::duration(&format!("rescoring.{field}"), text, true)
 }
 
 impl RescoringSection {
-    /// Validate without I/O; `fallback_url` is `links.prometheus_url`.
-    pub fn check(&self, fallback_url: Option<&str>) -> Check<RescoringSettings> {
+    /// Validate without I/O; `fallback_url` is `links.prometheus_url`, `queue_dir` the queue's
+    /// directory (the audit log's default home).
+    pub fn check(&self, fallback_url: Option<&str>, queue_dir: &std::path::Path) -> Check<RescoringSettings> {
         let lookback = duration("lookback", &self.lookback)?;
         let step = duration("step", &self.step)?;
         if lookback / 11_000 > step {
@@ -124,7 +131,7 @@ impl RescoringSection {
             step,
             request_timeout,
             budget,
-            audit_log: self.audit_log.clone(),
+            audit_log: self.audit_log.clone().unwrap_or_else(|| default_audit_log(queue_dir)),
             downgraded_channels: self.downgraded_channels.clone(),
             policy: self.policy.clone(),
             targets,
@@ -139,7 +146,8 @@ mod tests {
 
     #[test]
     fn defaults_validate_and_fall_back_to_the_links_url() {
-        let s = RescoringSection::default().check(Some("http://p:9090")).unwrap();
+        let s = RescoringSection::default().check(Some("http://p:9090"), std::path::Path::new("q")).unwrap();
+        assert_eq!(s.audit_log, std::path::Path::new("q/audit/decisions.jsonl"), "beside the queue by default");
         assert_eq!(s.prometheus_url.as_deref(), Some("http://p:9090"));
         assert_eq!(s.lookback, Duration::from_secs(7200));
         assert_eq!(s.step, Duration::from_secs(5));
@@ -147,7 +155,7 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_field() {
-        let check = |section: RescoringSection| section.check(None).unwrap_err().0;
+        let check = |section: RescoringSection| section.check(None, std::path::Path::new("q")).unwrap_err().0;
         let mut s = RescoringSection { downgraded_channels: vec!["email".into()], ..Default::default() };
         s.step = "0s".into();
         assert_eq!(check(s.clone()), "rescoring.step");

@@ -5,7 +5,6 @@
 
 use super::config::{ConfigError, ResolvedSecrets, Validated};
 use super::queue::{Queue, QueueError};
-use super::receiver::InboundAuth;
 use super::rescoring::Rescoring;
 use super::{RouteFn, Settings, Sidecar};
 use crate::notify::channel::{Channel, EmailChannel, SlackChannel};
@@ -85,13 +84,18 @@ pub async fn assemble(cfg: Validated) -> Result<Arc<Sidecar>, AssembleError> {
     let settings = Settings {
         max_body_bytes: cfg.max_body_bytes,
         max_in_flight: cfg.max_in_flight,
-        auth: InboundAuth { bearer_token: secrets.bearer_token.clone(), basic: secrets.basic.clone() },
+        auth: secrets.inbound_auth.clone(),
+        api_auth: secrets.api_auth.clone(),
+        metrics_auth: secrets.metrics_auth.clone(),
         stale_after: cfg.queue.stale_after,
         backoff: Backoff { base: cfg.retry.base, cap: cfg.retry.cap },
         give_up_after: cfg.retry.give_up_after,
         dispatch_concurrency: DISPATCH_CONCURRENCY,
     };
-    tracing::info!(channels = ?cfg.channel_names(), auth = settings.auth.bearer_token.is_some() || settings.auth.basic.is_some(), "channels ready");
+    tracing::info!(
+        channels = ?cfg.channel_names(), webhook_auth = settings.auth.is_set(), api_auth = settings.api_auth.is_set(),
+        metrics_auth = settings.metrics_auth.is_set(), "channels ready"
+    );
     let route: RouteFn = {
         let cfg = cfg.clone();
         Box::new(move |labels, resolved| cfg.route(labels, resolved))

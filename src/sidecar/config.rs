@@ -77,7 +77,10 @@ pub struct SidecarConfig {
     /// The durable outbox.
     #[serde(default)]
     pub queue: QueueSection,
-    /// Largest webhook body accepted, bytes (default 1 MiB); larger bodies get 413.
+    /// Most bytes of alerts (their JSON as sent) kept from one webhook body (default 32 MiB, about
+    /// twice a 10,000-alert group with long labels and annotations). A larger group is never
+    /// refused — Alertmanager does not retry a 4xx, so that would lose it: its least urgent alerts
+    /// are left out of the notification, which says how many. At most half of `queue.max_bytes`.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: u64,
     /// Most webhook requests handled at once (default 256); beyond this, 503.
@@ -86,6 +89,15 @@ pub struct SidecarConfig {
     /// Credentials Alertmanager must present (its receiver's `http_config`); none by default.
     #[serde(default)]
     pub inbound_auth: Option<InboundAuth>,
+    /// Credentials for the REST API (`/model_info`, `/predict`, `/batch_predict`): `same`
+    /// (default: those of `inbound_auth`), `none` (open: only on a trusted network), or their
+    /// own `{bearer_token, basic}`.
+    #[serde(default)]
+    pub api_auth: AuthChoice,
+    /// Credentials for `/metrics`: `none` (default, as Prometheus expects of a target), `same`
+    /// (those of `inbound_auth`) or their own; the health checks are always open.
+    #[serde(default = "AuthChoice::none")]
+    pub metrics_auth: AuthChoice,
     /// Base URLs for the links in notifications.
     #[serde(default)]
     pub links: LinksSection,
@@ -107,7 +119,52 @@ fn default_listen_address() -> String {
     DEFAULT_LISTEN_ADDRESS.to_string()
 }
 fn default_max_body_bytes() -> u64 {
-    1024 * 1024
+    DEFAULT_MAX_BODY_BYTES
+}
+
+/// The default of `max_body_bytes`: 32 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Which credentials an endpoint asks for, as written in YAML: `same`, `none`, or credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AuthChoice {
+    /// `same` or `none`.
+    Keyword(AuthKeyword),
+    /// Its own credentials.
+    Own(InboundAuth),
+}
+
+/// The keywords of [`AuthChoice`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthKeyword {
+    /// The credentials of `inbound_auth` (open when it has none).
+    Same,
+    /// No credentials: open.
+    None,
+}
+
+impl Default for AuthChoice {
+    fn default() -> Self {
+        AuthChoice::Keyword(AuthKeyword::Same)
+    }
+}
+
+impl AuthChoice {
+    /// `none`.
+    pub fn none() -> Self {
+        AuthChoice::Keyword(AuthKeyword::None)
+    }
+
+    /// The credentials this choice stands for, given `inbound_auth`'s.
+    fn resolve<'a>(&'a self, inbound: Option<&'a InboundAuth>) -> Option<&'a InboundAuth> {
+        match self {
+            AuthChoice::Keyword(AuthKeyword::Same) => inbound,
+            AuthChoice::Keyword(AuthKeyword::None) => None,
+            AuthChoice::Own(auth) => Some(auth),
+        }
+    }
 }
 fn default_max_in_flight() -> usize {
     256
@@ -476,10 +533,12 @@ pub struct ResolvedSecrets {
     pub smtp_password: Option<String>,
     /// Slack webhook URL, when the Slack channel is on.
     pub slack_webhook_url: Option<String>,
-    /// Expected inbound bearer token.
-    pub bearer_token: Option<String>,
-    /// Expected inbound basic auth: (username, password).
-    pub basic: Option<(String, String)>,
+    /// Credentials Alertmanager must present (open when empty).
+    pub inbound_auth: crate::sidecar::receiver::InboundAuth,
+    /// Credentials the REST API asks for (open when empty).
+    pub api_auth: crate::sidecar::receiver::InboundAuth,
+    /// Credentials `/metrics` asks for (open when empty).
+    pub metrics_auth: crate::sidecar::receiver::InboundAuth,
 }
 
 impl fmt::Debug for ResolvedSecrets {
@@ -488,8 +547,9 @@ impl fmt::Debug for ResolvedSecrets {
         f.debug_struct("ResolvedSecrets")
             .field("smtp_password", &r(&self.smtp_password))
             .field("slack_webhook_url", &r(&self.slack_webhook_url))
-            .field("bearer_token", &r(&self.bearer_token))
-            .field("basic", &self.basic.as_ref().map(|(user, _)| (user, REDACTED)))
+            .field("inbound_auth", &self.inbound_auth)
+            .field("api_auth", &self.api_auth)
+            .field("metrics_auth", &self.metrics_auth)
             .finish()
     }
 }
@@ -599,6 +659,10 @@ pub struct Validated {
     pub max_in_flight: usize,
     /// Credentials Alertmanager must present.
     pub inbound_auth: Option<InboundAuth>,
+    /// Credentials the REST API asks for.
+    pub api_auth: Option<InboundAuth>,
+    /// Credentials `/metrics` asks for.
+    pub metrics_auth: Option<InboundAuth>,
     /// Base URLs for links.
     pub links: LinksSection,
     /// The channels; at least one.
@@ -640,8 +704,9 @@ impl SidecarConfig {
             fail("listen_address", format!("`{}` is not an IP:port address like 0.0.0.0:10465", self.listen_address))
         })?;
         let queue = self.queue.check()?;
-        if self.max_body_bytes == 0 || self.max_body_bytes > queue.max_bytes {
-            let reason = format!("{} is outside 1..={} (queue.max_bytes)", self.max_body_bytes, queue.max_bytes);
+        if self.max_body_bytes == 0 || self.max_body_bytes > queue.max_bytes / 2 {
+            let reason =
+                format!("{} is outside 1..={} (half of queue.max_bytes)", self.max_body_bytes, queue.max_bytes / 2);
             return fail("max_body_bytes", reason);
         }
         let max_body_bytes = usize::try_from(self.max_body_bytes).or_else(|_| fail("max_body_bytes", "too large"))?;
@@ -649,7 +714,12 @@ impl SidecarConfig {
             return fail("max_in_flight", "must be at least 1");
         }
         if let Some(auth) = &self.inbound_auth {
-            auth.check()?;
+            auth.check("inbound_auth")?;
+        }
+        for (field, choice) in [("api_auth", &self.api_auth), ("metrics_auth", &self.metrics_auth)] {
+            if let AuthChoice::Own(auth) = choice {
+                auth.check(field)?;
+            }
         }
         self.links.check()?;
         let mut channels = self.channels.clone();
@@ -658,7 +728,7 @@ impl SidecarConfig {
         }
         let timeouts = channels.check()?;
         check_routes(&self.routes, &channels)?;
-        let rescoring = self.rescoring.check(self.links.prometheus_url.as_deref())?;
+        let rescoring = self.rescoring.check(self.links.prometheus_url.as_deref(), &queue.dir)?;
         if rescoring.policy.reescalate_after >= queue.stale_after {
             let reason = format!(
                 "{:?} must be shorter than queue.stale_after ({:?}): held channels wait in the queue",
@@ -672,6 +742,8 @@ impl SidecarConfig {
             max_body_bytes,
             max_in_flight: self.max_in_flight,
             inbound_auth: self.inbound_auth.clone(),
+            api_auth: self.api_auth.resolve(self.inbound_auth.as_ref()).cloned(),
+            metrics_auth: self.metrics_auth.resolve(self.inbound_auth.as_ref()).cloned(),
             links: self.links.clone(),
             channels,
             routes: self.routes.clone(),
@@ -705,20 +777,32 @@ impl QueueSection {
 }
 
 impl InboundAuth {
-    fn check(&self) -> Check {
+    /// Check the credentials of section `field` (`inbound_auth`, `api_auth`, `metrics_auth`).
+    fn check(&self, field: &str) -> Check {
         if self.bearer_token.is_none() && self.basic.is_none() {
-            return fail("inbound_auth", "give `bearer_token`, `basic` or both (or leave `inbound_auth` out)");
+            return fail(field, format!("give `bearer_token`, `basic` or both (or leave `{field}` out)"));
         }
         if let Some(token) = &self.bearer_token {
-            check_secret("inbound_auth.bearer_token", token)?;
+            check_secret(&format!("{field}.bearer_token"), token)?;
         }
         if let Some(basic) = &self.basic {
             if basic.username.is_empty() || basic.username.contains(':') {
-                return fail("inbound_auth.basic.username", "must be non-empty and contain no `:`");
+                return fail(format!("{field}.basic.username"), "must be non-empty and contain no `:`");
             }
-            check_secret("inbound_auth.basic.password", &basic.password)?;
+            check_secret(&format!("{field}.basic.password"), &basic.password)?;
         }
         Ok(())
+    }
+
+    /// Read its secrets; errors name `field`.
+    fn resolve(&self, field: &str) -> Result<crate::sidecar::receiver::InboundAuth, ConfigError> {
+        let bearer_token =
+            self.bearer_token.as_ref().map(|t| t.resolve(&format!("{field}.bearer_token"))).transpose()?;
+        let basic = match &self.basic {
+            Some(b) => Some((b.username.clone(), b.password.resolve(&format!("{field}.basic.password"))?)),
+            None => None,
+        };
+        Ok(crate::sidecar::receiver::InboundAuth { bearer_token, basic })
     }
 }
 
@@ -912,19 +996,16 @@ impl Validated {
     pub fn resolve_secrets(&self) -> Result<ResolvedSecrets, ConfigError> {
         let resolve = |secret: Option<&Secret>, field: &str| secret.map(|s| s.resolve(field)).transpose();
         let email = self.channels.email.as_ref();
-        let auth = self.inbound_auth.as_ref();
-        let basic = auth.and_then(|a| a.basic.as_ref());
+        let auth = |a: Option<&InboundAuth>, field: &str| a.map(|a| a.resolve(field)).transpose();
         Ok(ResolvedSecrets {
             smtp_password: resolve(email.and_then(|e| e.password.as_ref()), "channels.email.password")?,
             slack_webhook_url: resolve(
                 self.channels.slack.as_ref().and_then(|s| s.webhook_url.as_ref()),
                 "channels.slack.webhook_url",
             )?,
-            bearer_token: resolve(auth.and_then(|a| a.bearer_token.as_ref()), "inbound_auth.bearer_token")?,
-            basic: match basic {
-                Some(b) => Some((b.username.clone(), b.password.resolve("inbound_auth.basic.password")?)),
-                None => None,
-            },
+            inbound_auth: auth(self.inbound_auth.as_ref(), "inbound_auth")?.unwrap_or_default(),
+            api_auth: auth(self.api_auth.as_ref(), "api_auth")?.unwrap_or_default(),
+            metrics_auth: auth(self.metrics_auth.as_ref(), "metrics_auth")?.unwrap_or_default(),
         })
     }
 
@@ -984,6 +1065,9 @@ pub struct Overrides {
     /// Log level filter (e.g. info, debug, wardwatch=debug).
     #[arg(long = "log.level", env = "WARDWATCH_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+    /// Log line format on stderr: logfmt or json (colour only on a terminal).
+    #[arg(long = "log.format", env = "WARDWATCH_LOG_FORMAT", value_enum, default_value_t)]
+    pub log_format: crate::logging::LogFormat,
 }
 
 impl Default for Overrides {
@@ -996,6 +1080,7 @@ impl Default for Overrides {
             slack_webhook_url_file: None,
             inbound_token_file: None,
             log_level: "info".into(),
+            log_format: crate::logging::LogFormat::default(),
         }
     }
 }
@@ -1097,7 +1182,7 @@ mod tests {
         assert_eq!(v.route(&labels(&[]), true), ["file"]);
         assert_eq!(v.queue.queue_config(), QueueConfig::new("wardwatch-queue"));
         assert_eq!(v.queue.stale_after, Duration::from_secs(600));
-        assert_eq!(v.max_body_bytes, 1024 * 1024);
+        assert_eq!(v.max_body_bytes as u64, DEFAULT_MAX_BODY_BYTES);
         assert_eq!(v.max_in_flight, 256);
         assert_eq!(v.retry.cap, Duration::from_secs(300));
         assert_eq!(v.resolve_secrets().unwrap(), ResolvedSecrets::default());
@@ -1216,8 +1301,10 @@ channels:
         let s = v.resolve_secrets().unwrap();
         assert_eq!(s.smtp_password.as_deref(), Some("app-password-1234"));
         assert_eq!(s.slack_webhook_url.as_deref(), Some("https://hooks.slack.com/services/T/B/x"));
-        assert_eq!(s.bearer_token.as_deref(), Some("tok-inline"));
-        assert_eq!(s.basic, Some(("am".into(), "https://hooks.slack.com/services/T/B/x".into())));
+        assert_eq!(s.inbound_auth.bearer_token.as_deref(), Some("tok-inline"));
+        assert_eq!(s.inbound_auth.basic, Some(("am".into(), "https://hooks.slack.com/services/T/B/x".into())));
+        assert_eq!(s.api_auth.bearer_token.as_deref(), Some("tok-inline"), "the API asks for the same by default");
+        assert_eq!(s.metrics_auth.bearer_token, None, "/metrics is open by default");
         let email = v.email_config(&s).unwrap();
         assert_eq!((email.password.as_str(), email.from.as_str()), ("app-password-1234", "a@b.org"));
         assert_eq!(v.slack_config(&s).unwrap().webhook_url, "https://hooks.slack.com/services/T/B/x");

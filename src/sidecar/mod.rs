@@ -5,6 +5,7 @@
 //! - [`receiver`]: `POST /webhook` — check, parse, persist, then acknowledge.
 //! - [`queue`]: the durable outbox (its design is at the top of the module).
 //! - [`dispatch`]: delivery from the queue through the channels, with retries and dead letters.
+//! - [`reroute`]: pending notifications whose channel was removed are routed again.
 //! - [`rescoring`]: the verdict on each notification before its first delivery, and re-escalation.
 //! - [`telemetry`]: the sidecar's own metrics.
 //!
@@ -19,6 +20,7 @@ pub mod config;
 pub mod dispatch;
 pub mod queue;
 pub mod receiver;
+pub mod reroute;
 pub mod rescoring;
 pub mod telemetry;
 
@@ -26,8 +28,9 @@ use crate::alert::payload::LabelSet;
 use crate::exposition::{registry, Format};
 use crate::notify::channel::Channel;
 use crate::notify::retry::Backoff;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -51,6 +54,10 @@ pub struct Settings {
     pub max_in_flight: usize,
     /// Credentials Alertmanager must present.
     pub auth: receiver::InboundAuth,
+    /// Credentials the REST API asks for.
+    pub api_auth: receiver::InboundAuth,
+    /// Credentials `/metrics` asks for.
+    pub metrics_auth: receiver::InboundAuth,
     /// `/-/ready` fails when the oldest pending notification is older than this.
     pub stale_after: Duration,
     /// Backoff between attempts when the channel states no delay.
@@ -112,28 +119,70 @@ impl Sidecar {
     }
 }
 
-/// The sidecar's routes.
+/// The sidecar's routes. The webhook checks Alertmanager's credentials itself (after admission
+/// control); the REST API asks for `api_auth`, `/metrics` for `metrics_auth`; the health checks
+/// and the OpenAPI document are open.
 pub fn router(sidecar: Arc<Sidecar>) -> Router {
+    let api = Router::new()
+        .route("/model_info", get(api::model_info))
+        .route("/predict", post(api::predict))
+        .route("/batch_predict", post(api::batch_predict))
+        .route_layer(middleware::from_fn_with_state(sidecar.clone(), require_api_auth));
+    let metrics = Router::new()
+        .route("/metrics", get(metrics))
+        .route_layer(middleware::from_fn_with_state(sidecar.clone(), require_metrics_auth));
     Router::new()
         .route("/webhook", post(receiver::webhook))
         .route("/-/healthy", get(|| async { "wardwatch-sidecar is healthy\n" }))
         .route("/-/ready", get(ready))
-        .route("/metrics", get(metrics))
         .route("/health", get(api::health))
-        .route("/model_info", get(api::model_info))
-        .route("/predict", post(api::predict))
-        .route("/batch_predict", post(api::batch_predict))
         .route("/openapi.json", get(api::openapi))
+        .merge(api)
+        .merge(metrics)
         .fallback(|| async { receiver::error(StatusCode::NOT_FOUND, "not found: see GET /openapi.json") })
-        // The receiver enforces its own limit with a JSON 413.
+        // The receiver reads bodies of any size within its alert budget; the API has its own limits.
         .layer(DefaultBodyLimit::disable())
         .with_state(sidecar)
+}
+
+/// 401 with a JSON body unless the request carries `auth`'s credentials.
+fn authorize(auth: &receiver::InboundAuth, request: &Request, realm: &str) -> Option<Response> {
+    let given = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if auth.allows(given) {
+        return None;
+    }
+    let mut r = receiver::error(StatusCode::UNAUTHORIZED, "missing or wrong credentials");
+    let challenge = if auth.basic.is_some() { format!("Basic realm=\"{realm}\"") } else { "Bearer".to_owned() };
+    if let Ok(value) = header::HeaderValue::from_str(&challenge) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+    }
+    Some(r)
+}
+
+async fn require_api_auth(State(s): State<Arc<Sidecar>>, request: Request, next: Next) -> Response {
+    match authorize(&s.settings.api_auth, &request, "wardwatch API") {
+        Some(refused) => refused,
+        None => next.run(request).await,
+    }
+}
+
+async fn require_metrics_auth(State(s): State<Arc<Sidecar>>, request: Request, next: Next) -> Response {
+    match authorize(&s.settings.metrics_auth, &request, "wardwatch metrics") {
+        Some(refused) => refused,
+        None => next.run(request).await,
+    }
 }
 
 /// `GET /-/ready`: ready when the queue directory is writable and nothing pending is stale.
 async fn ready(State(s): State<Arc<Sidecar>>) -> Response {
     if !s.queue.writable().await {
         return receiver::error(StatusCode::SERVICE_UNAVAILABLE, "queue directory is not writable");
+    }
+    let unroutable = s.telemetry.unroutable.get();
+    if unroutable > 0 {
+        let message =
+            format!("{unroutable} pending notification(s) have no configured channel: fix channels or routes");
+        return receiver::error(StatusCode::SERVICE_UNAVAILABLE, &message);
     }
     if let Some(age) = s.queue.oldest_pending_age(chrono::Utc::now()) {
         if age > s.settings.stale_after {

@@ -258,6 +258,9 @@ pub enum DeliveryState {
     Dead,
     /// Not sent, by decision (a downgraded alert that ended before it was re-escalated); final.
     Skipped,
+    /// Not sent here because the channel was removed from the configuration: the notification was
+    /// routed again to the channels configured now ([`Queue::reroute`]); final.
+    Rerouted,
 }
 
 /// One channel's delivery state for an item.
@@ -327,6 +330,9 @@ pub struct Item {
     /// The rescoring verdict once one is recorded ([`Queue::record_verdict`]), as JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<serde_json::Value>,
+    /// Notes for the reader added on the way (e.g. why it was re-routed), shown in the messages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Item {
@@ -368,6 +374,8 @@ struct EnvelopeIn {
     channels: BTreeMap<String, ChannelState>,
     #[serde(default)]
     verdict: Option<serde_json::Value>,
+    #[serde(default)]
+    notes: Vec<String>,
 }
 
 /// A `seen/<id>` marker's content.
@@ -434,8 +442,8 @@ fn decode(bytes: &[u8]) -> Result<Item, String> {
     if envelope.v != FORMAT_VERSION {
         return Err(format!("format version {} is not supported (expected {FORMAT_VERSION})", envelope.v));
     }
-    let EnvelopeIn { id, seq, enqueued_at, payload, channels, verdict, .. } = envelope;
-    Ok(Item { id, seq, enqueued_at, payload, channels, verdict })
+    let EnvelopeIn { id, seq, enqueued_at, payload, channels, verdict, notes, .. } = envelope;
+    Ok(Item { id, seq, enqueued_at, payload, channels, verdict, notes })
 }
 
 /// The item in file `name` with content `bytes`, checked against its name.
@@ -561,12 +569,15 @@ impl Fs {
 
     fn lock(&self) -> Result<File, QueueError> {
         let path = self.sub(LOCK_FILE);
-        let file = OpenOptions::new()
+        OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(io_err("open lock file", &path))?;
+            .map_err(io_err("create lock file", &path))?;
+        // Held open for reading only: flock needs no write access, and a file held open for
+        // writing would keep an operator from remounting the queue's filesystem read-only.
+        let file = File::open(&path).map_err(io_err("open lock file", &path))?;
         match file.try_lock() {
             Ok(()) => Ok(file),
             Err(fs::TryLockError::WouldBlock) => Err(QueueError::Locked { dir: self.dir.clone() }),
@@ -1140,7 +1151,7 @@ impl Queue {
                 return Err(QueueError::Encode { id: id.to_owned(), source });
             }
         };
-        let item = Item { id: id.to_owned(), seq, enqueued_at, payload, channels, verdict: None };
+        let item = Item { id: id.to_owned(), seq, enqueued_at, payload, channels, verdict: None, notes: Vec::new() };
         let bytes = match encode(&item) {
             Ok(bytes) => bytes,
             Err(e) => {
@@ -1241,6 +1252,34 @@ impl Queue {
                     c.last_error = Some(reason.clone());
                 }
             }
+        })
+        .await
+    }
+
+    /// Route item `id` again in one durable rewrite, because the channels in `gone` were removed
+    /// from the configuration: each of them still pending becomes [`DeliveryState::Rerouted`]
+    /// (final, with `note` as its reason), each of `added` not yet on the item becomes pending, and
+    /// `note` is added to the item's notes for its readers. Returns the item as recorded.
+    pub async fn reroute(
+        &self,
+        id: &str,
+        gone: Vec<String>,
+        added: Vec<String>,
+        note: &str,
+    ) -> Result<Item, QueueError> {
+        let note = truncate_error(note);
+        self.update_item(id, move |item| {
+            for channel in gone {
+                if let Some(c) = item.channels.get_mut(&channel).filter(|c| c.state == DeliveryState::Pending) {
+                    c.state = DeliveryState::Rerouted;
+                    c.next_attempt_at = None;
+                    c.last_error = Some(note.clone());
+                }
+            }
+            for channel in added.into_iter().filter(|c| !c.is_empty()) {
+                item.channels.entry(channel).or_insert_with(ChannelState::new_pending);
+            }
+            item.notes.push(note);
         })
         .await
     }
@@ -1492,6 +1531,28 @@ mod tests {
         q.mark_delivered("a1", "mail").await.unwrap();
         assert_eq!(q.depth(), 0);
         assert!(q.dead_letters().await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_reroute_replaces_gone_channels_durably_and_keeps_the_note() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (q, _) = open(tmp.path()).await;
+        q.enqueue("a1", &channels(&["slack", "email"]), json!(1)).await.unwrap();
+        q.mark_delivered("a1", "email").await.unwrap();
+        let note = "Re-routed to file: slack is no longer configured.";
+        let item = q.reroute("a1", vec!["slack".into()], vec!["file".into(), "email".into()], note).await.unwrap();
+        assert_eq!(item.channels["slack"].state, DeliveryState::Rerouted);
+        assert_eq!(item.channels["email"].state, DeliveryState::Delivered, "a channel already on the item stays");
+        assert_eq!(item.channels["file"].state, DeliveryState::Pending);
+        drop(q);
+        let (q, recovery) = open(tmp.path()).await;
+        assert_eq!(recovery.pending, 1);
+        let due = q.due(Utc::now(), 10).await;
+        assert_eq!(due[0].notes, [note]);
+        assert_eq!(due[0].channels["slack"].last_error.as_deref(), Some(note));
+        q.mark_delivered("a1", "file").await.unwrap();
+        assert_eq!(q.depth(), 0, "rerouted is final: the item is done");
+        assert!(q.dead_letters().await.is_empty(), "and not a dead letter");
     }
 
     #[tokio::test]

@@ -6,19 +6,22 @@
 //! on disk (fsync), so an acknowledged alert is never lost.
 
 use super::Sidecar;
+use crate::alert::budget::{self, Received};
 use crate::alert::notification::Notification;
-use crate::alert::payload::{Status, WebhookPayload};
+use crate::alert::payload::{PayloadError, Status};
 use crate::sidecar::queue::{Enqueued, QueueError};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use futures_util::StreamExt;
+use std::io::Read;
 use std::sync::Arc;
 use std::time::Instant;
 
 /// Credentials Alertmanager's `http_config` must present (either is accepted when both are set).
-#[derive(Clone, Default)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct InboundAuth {
     /// `Authorization: Bearer <token>`.
     pub bearer_token: Option<String>,
@@ -41,9 +44,14 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl InboundAuth {
+    /// Whether any credentials are asked for.
+    pub fn is_set(&self) -> bool {
+        self.bearer_token.is_some() || self.basic.is_some()
+    }
+
     /// True when no credentials are configured, or the request presents valid ones.
     pub fn allows(&self, authorization: Option<&str>) -> bool {
-        if self.bearer_token.is_none() && self.basic.is_none() {
+        if !self.is_set() {
             return true;
         }
         let Some(value) = authorization else { return false };
@@ -91,19 +99,24 @@ async fn accept(sidecar: &Sidecar, headers: &HeaderMap, body: Body) -> (&'static
     if !sidecar.settings.auth.allows(authorization) {
         return ("unauthorized", error(StatusCode::UNAUTHORIZED, "missing or wrong credentials"));
     }
-    let limit = sidecar.settings.max_body_bytes;
-    let bytes = match axum::body::to_bytes(body, limit).await {
-        Ok(b) => b,
-        Err(_) => {
-            let message = format!("body larger than the limit of {limit} bytes (or unreadable)");
-            return ("too_large", error(StatusCode::PAYLOAD_TOO_LARGE, &message));
+    let received = match read_body(body, sidecar.settings.max_body_bytes).await {
+        Ok(r) => r,
+        Err(BodyError::Payload(e)) => return ("bad_request", error(StatusCode::BAD_REQUEST, &e.to_string())),
+        Err(BodyError::Read(e)) => {
+            // The connection broke mid-body: Alertmanager sees no answer and retries.
+            tracing::warn!(error = %e, "webhook body could not be read");
+            return ("unavailable", overloaded(&format!("cannot read the body: {e}")));
         }
     };
-    let payload = match WebhookPayload::parse(&bytes) {
-        Ok(p) => p,
-        Err(e) => return ("bad_request", error(StatusCode::BAD_REQUEST, &e.to_string())),
-    };
-    let notification = Notification::from_payload(payload, chrono::Utc::now());
+    if received.left_out > 0 {
+        sidecar.telemetry.alerts_left_out.inc_by(received.left_out);
+        tracing::warn!(
+            id = %received.id, kept = received.payload.alerts.len(), left_out = received.left_out,
+            limit = sidecar.settings.max_body_bytes,
+            "alert group larger than max_body_bytes: the least urgent alerts are left out of the notification, which says how many"
+        );
+    }
+    let notification = Notification::from_received(received, chrono::Utc::now());
     let channels = (sidecar.route)(&notification.common_labels, notification.status == Status::Resolved);
     if channels.is_empty() {
         tracing::info!(id = %notification.id, status = notification.status.as_str(), "no channel takes this notification (send_resolved off)");
@@ -130,6 +143,60 @@ async fn accept(sidecar: &Sidecar, headers: &HeaderMap, body: Body) -> (&'static
             tracing::error!(error = %e, "cannot persist a notification: answering 503 so Alertmanager retries");
             ("unavailable", overloaded(&format!("cannot store the notification: {e}")))
         }
+    }
+}
+
+/// Bodies up to this size are read into memory and parsed at once; larger ones stream through
+/// the parser on a blocking thread, so memory stays within the alert budget whatever their size.
+const IN_MEMORY_BODY_BYTES: usize = 256 * 1024;
+
+enum BodyError {
+    /// The body is not a usable payload: 400.
+    Payload(PayloadError),
+    /// The body could not be read (connection lost): nothing was stored.
+    Read(std::io::Error),
+}
+
+/// Read and parse a webhook body, keeping its alerts within `budget` bytes (see
+/// [`crate::alert::budget`]): a group is never refused for its size.
+async fn read_body(body: Body, budget: usize) -> Result<Received, BodyError> {
+    let mut stream = body.into_data_stream();
+    let mut head = Vec::new();
+    while head.len() <= IN_MEMORY_BODY_BYTES {
+        match stream.next().await {
+            Some(Ok(chunk)) => head.extend_from_slice(&chunk),
+            Some(Err(e)) => return Err(BodyError::Read(std::io::Error::other(e))),
+            None => return budget::read_slice(&head, budget).map_err(BodyError::Payload),
+        }
+    }
+    let rest = tokio_util::io::StreamReader::new(stream.map(|c| c.map_err(std::io::Error::other)));
+    let reader =
+        Watched { inner: std::io::Cursor::new(head).chain(tokio_util::io::SyncIoBridge::new(rest)), failed: None };
+    let (parsed, failed) = tokio::task::spawn_blocking(move || {
+        let mut reader = std::io::BufReader::with_capacity(64 * 1024, reader);
+        let parsed = budget::read(&mut reader, budget);
+        (parsed, reader.into_inner().failed)
+    })
+    .await
+    .map_err(|e| BodyError::Read(std::io::Error::other(e)))?;
+    match (parsed, failed) {
+        (Ok(received), _) => Ok(received),
+        (Err(_), Some(e)) => Err(BodyError::Read(e)),
+        (Err(e), None) => Err(BodyError::Payload(e)),
+    }
+}
+
+/// A reader that remembers its first error, so a broken connection is not taken for bad JSON.
+struct Watched<R> {
+    inner: R,
+    failed: Option<std::io::Error>,
+}
+
+impl<R: Read> Read for Watched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| {
+            self.failed.get_or_insert_with(|| std::io::Error::new(e.kind(), e.to_string()));
+        })
     }
 }
 

@@ -122,20 +122,55 @@ fn reescalation_time(s: &Sidecar, n: &Notification) -> DateTime<Utc> {
     start + chrono::Duration::from_std(after).unwrap_or_default()
 }
 
-async fn reescalate_if_due(s: &Sidecar, item: Item, n: &Notification, mut v: StoredVerdict) -> Item {
-    let now = Utc::now();
-    let due = v.held.iter().any(|c| {
+/// When rescoring itself failed (it panicked): a new item goes out unscored with `reason`; a
+/// downgraded one whose held channels are due is re-escalated, since whether it still fires
+/// cannot be told. Either way it is delivered, and says so.
+pub async fn fail_open(s: &Sidecar, item: Item, reason: &str) -> Item {
+    let Ok(n) = item.payload.parse::<Notification>() else { return item };
+    match stored(&item) {
+        None => {
+            count(s, &[]);
+            let now = Utc::now();
+            audit(s, unscored_entries(&item.id, &n, reason, now)).await;
+            let verdict = StoredVerdict { scoring: Scoring::Unscored { reason: reason.to_owned() }, held: Vec::new() };
+            let json = serde_json::to_value(&verdict).unwrap_or_default();
+            match s.queue.record_verdict(&item.id, json, Vec::new(), Vec::new(), "").await {
+                Ok(recorded) => recorded,
+                Err(e) => {
+                    tracing::error!(id = %item.id, error = %e, "cannot store the unscored verdict; delivering anyway");
+                    item
+                }
+            }
+        }
+        Some(v) if held_due(&item, &v, Utc::now()) => reescalate(s, item, &n, v, None).await,
+        Some(_) => item,
+    }
+}
+
+/// Whether a held channel of `item` is due at `now`.
+fn held_due(item: &Item, v: &StoredVerdict, now: DateTime<Utc>) -> bool {
+    v.held.iter().any(|c| {
         item.channels
             .get(c)
             .is_some_and(|st| st.state == DeliveryState::Pending && st.next_attempt_at.is_none_or(|t| t <= now))
-    });
-    if !due {
+    })
+}
+
+async fn reescalate_if_due(s: &Sidecar, item: Item, n: &Notification, v: StoredVerdict) -> Item {
+    let now = Utc::now();
+    if !held_due(&item, &v, now) {
         return item;
     }
     let firing = match &s.rescoring.rescorer {
         Ok(r) => r.still_firing(&n.alerts, now).await,
         Err(_) => None,
     };
+    reescalate(s, item, n, v, firing).await
+}
+
+/// Re-escalate the held channels of `item` (or skip them, when it is known to have ended).
+async fn reescalate(s: &Sidecar, item: Item, n: &Notification, mut v: StoredVerdict, firing: Option<bool>) -> Item {
+    let now = Utc::now();
     let held = std::mem::take(&mut v.held);
     let (skip, reason) = if firing == Some(false) {
         (held.clone(), "downgraded as a likely artifact; it ended before re-escalation")

@@ -1,6 +1,6 @@
 //! The sidecar's own metrics (`/metrics`), with the `prometheus` crate and bounded labels.
 
-use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 /// Every metric the sidecar publishes about itself.
 pub struct Telemetry {
@@ -28,7 +28,20 @@ pub struct Telemetry {
     pub alert_score: Histogram,
     /// Time to score one alert, the history fetch included.
     pub scoring_duration: Histogram,
+    /// Panics caught on the delivery path, by stage: channel, rescoring, dispatch.
+    pub panics: IntCounterVec,
+    /// Delivery outcomes the queue could not write yet (kept in memory and written again).
+    pub unrecorded: IntGauge,
+    /// Pending notifications no configured channel takes (they wait for a configuration change).
+    pub unroutable: IntGauge,
+    /// Notifications routed again because their channel was removed from the configuration.
+    pub rerouted: IntCounter,
+    /// Alerts left out of notifications because their group was larger than `max_body_bytes`.
+    pub alerts_left_out: IntCounter,
 }
+
+/// Every value of the panics' `stage` label.
+pub const PANIC_STAGES: [&str; 3] = ["channel", "rescoring", "dispatch"];
 
 /// Every value of the `decision` label.
 pub const DECISIONS: [&str; 4] = ["escalate", "keep", "downgrade", "unscored"];
@@ -111,8 +124,41 @@ impl Telemetry {
             .buckets(vec![0.0001, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
         )
         .expect("histogram");
+        let panics = counter(
+            "wardwatch_sidecar_panics_total",
+            "Panics caught on the delivery path, by stage; the notification was kept and tried again.",
+            &["stage"],
+        );
+        for stage in PANIC_STAGES {
+            panics.with_label_values(&[stage]);
+        }
+        let unrecorded = IntGauge::new(
+            "wardwatch_sidecar_unrecorded_outcomes",
+            "Delivery outcomes the queue could not write yet (disk full or failing); kept and written again.",
+        )
+        .expect("gauge");
+        let unroutable = IntGauge::new(
+            "wardwatch_sidecar_notifications_unroutable",
+            "Pending notifications that no configured channel takes; they wait for a configuration change.",
+        )
+        .expect("gauge");
+        let rerouted = IntCounter::new(
+            "wardwatch_sidecar_notifications_rerouted_total",
+            "Notifications routed again because their channel was removed from the configuration.",
+        )
+        .expect("counter");
+        let alerts_left_out = IntCounter::new(
+            "wardwatch_sidecar_alerts_left_out_total",
+            "Alerts left out of a notification because their group was larger than max_body_bytes.",
+        )
+        .expect("counter");
         for c in [
             Box::new(received.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(panics.clone()),
+            Box::new(unrecorded.clone()),
+            Box::new(unroutable.clone()),
+            Box::new(rerouted.clone()),
+            Box::new(alerts_left_out.clone()),
             Box::new(delivered.clone()),
             Box::new(failed.clone()),
             Box::new(queue_depth.clone()),
@@ -140,6 +186,11 @@ impl Telemetry {
             scoring_failures,
             alert_score,
             scoring_duration,
+            panics,
+            unrecorded,
+            unroutable,
+            rerouted,
+            alerts_left_out,
         }
     }
 }

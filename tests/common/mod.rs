@@ -9,6 +9,7 @@
 //! is set, in which case the test panics (so CI can never pass by skipping).
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod compose;
 pub mod process;
 pub mod rescoring;

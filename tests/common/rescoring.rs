@@ -107,22 +107,61 @@ impl Drop for Running {
     }
 }
 
+/// A history source that panics, as a bug in it would.
+pub struct PanickingHistory;
+
+impl HistorySource for PanickingHistory {
+    fn fetch<'a>(
+        &'a self,
+        _request: &'a wardwatch::rescore::history::HistoryRequest,
+    ) -> wardwatch::rescore::history::Fetch<'a> {
+        Box::pin(async { panic!("a bug while fetching history") })
+    }
+}
+
 /// Start a sidecar whose rescoring uses `rescorer` (or is disabled with its reason).
 pub async fn start(dir: &Path, rescorer: Result<Rescorer, String>) -> Running {
-    let (queue, _) = Queue::open(QueueConfig { fsync: false, ..QueueConfig::new(dir.join("queue")) }).await.unwrap();
     let names = ["email", "slack", "file"];
     let channels: BTreeMap<&'static str, Arc<Recorder>> = names.iter().map(|n| (*n, Recorder::new(n))).collect();
     let dyn_channels: Vec<Arc<dyn Channel>> = channels.values().map(|c| c.clone() as Arc<dyn Channel>).collect();
+    let mut running = start_with_channels(dir, rescorer, dyn_channels).await;
+    running.channels = channels;
+    running
+}
+
+/// Start a sidecar delivering to `dyn_channels`, every alert routed to all of them.
+pub async fn start_with_channels(
+    dir: &Path,
+    rescorer: Result<Rescorer, String>,
+    dyn_channels: Vec<Arc<dyn Channel>>,
+) -> Running {
+    let names: Vec<String> = dyn_channels.iter().map(|c| c.name().to_string()).collect();
+    start_routed(dir, rescorer, dyn_channels, Box::new(move |_, _| names.clone())).await
+}
+
+/// Start a sidecar without rescoring delivering to `dyn_channels` by `route`.
+pub async fn start_with_routes(dir: &Path, dyn_channels: Vec<Arc<dyn Channel>>, route: sidecar::RouteFn) -> Running {
+    start_routed(dir, Err("rescoring is off in this test".into()), dyn_channels, route).await
+}
+
+async fn start_routed(
+    dir: &Path,
+    rescorer: Result<Rescorer, String>,
+    dyn_channels: Vec<Arc<dyn Channel>>,
+    route: sidecar::RouteFn,
+) -> Running {
+    let (queue, _) = Queue::open(QueueConfig { fsync: false, ..QueueConfig::new(dir.join("queue")) }).await.unwrap();
     let settings = Settings {
         max_body_bytes: 64 * 1024,
         max_in_flight: 64,
         auth: InboundAuth::default(),
+        api_auth: InboundAuth::default(),
+        metrics_auth: InboundAuth::default(),
         stale_after: Duration::from_secs(600),
         backoff: wardwatch::notify::retry::Backoff { base: Duration::from_millis(50), cap: Duration::from_millis(300) },
         give_up_after: Duration::from_secs(60),
         dispatch_concurrency: 8,
     };
-    let route: sidecar::RouteFn = Box::new(|_, _| vec!["email".into(), "slack".into(), "file".into()]);
     let audit = Some(Arc::new(AuditLog::open(&dir.join("decisions.jsonl")).unwrap()));
     let rescoring = Rescoring { rescorer, audit, downgraded_channels: vec!["slack".into(), "file".into()] };
     let sidecar = Sidecar::new(settings, queue, dyn_channels, route, rescoring);
@@ -132,7 +171,7 @@ pub async fn start(dir: &Path, rescorer: Result<Rescorer, String>) -> Running {
     tokio::spawn(sidecar::run(listener, sidecar.clone(), async {
         let _ = stopped.await;
     }));
-    Running { addr, sidecar, channels, stop: Some(stop) }
+    Running { addr, sidecar, channels: BTreeMap::new(), stop: Some(stop) }
 }
 
 /// An Alertmanager v4 payload with one HypoxiaDetected alert for `patient` starting at `starts_at`.

@@ -25,6 +25,12 @@ pub enum Reply {
     RollupError,
     /// Answer `ok`, but only after this long.
     Slow(Duration),
+    /// `302` to elsewhere, as a captive portal answers.
+    Redirect,
+    /// `429` with this `Retry-After` value, however strange.
+    RateLimitedFor(&'static str),
+    /// Answer this reply, but only after this long.
+    After(Duration, &'static Reply),
 }
 
 /// One request the fake Slack received.
@@ -37,6 +43,8 @@ pub struct Received {
 #[derive(Default)]
 struct Shared {
     script: Mutex<VecDeque<Reply>>,
+    /// The answer once the script is used up (`None`: `ok`).
+    then: Mutex<Option<Reply>>,
     received: Mutex<Vec<Received>>,
     accepted: Mutex<usize>,
 }
@@ -50,7 +58,16 @@ pub struct FakeSlack {
 impl FakeSlack {
     /// Serve on 127.0.0.1:0, answering requests with `script` in order, then `ok`.
     pub async fn start(script: &[Reply]) -> Self {
-        let shared = Arc::new(Shared { script: Mutex::new(script.iter().copied().collect()), ..Default::default() });
+        Self::start_then(script, None).await
+    }
+
+    /// Like [`start`](Self::start), answering `then` once the script is used up.
+    pub async fn start_then(script: &[Reply], then: Option<Reply>) -> Self {
+        let shared = Arc::new(Shared {
+            script: Mutex::new(script.iter().copied().collect()),
+            then: Mutex::new(then),
+            ..Default::default()
+        });
         let app = Router::new().route(SECRET_PATH, post(webhook)).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}{SECRET_PATH}", listener.local_addr().unwrap());
@@ -78,7 +95,12 @@ impl FakeSlack {
 async fn webhook(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     shared.received.lock().unwrap().push(Received { at: Instant::now(), content_type, body });
-    let reply = shared.script.lock().unwrap().pop_front().unwrap_or(Reply::Ok);
+    let reply = shared.script.lock().unwrap().pop_front();
+    let reply = reply.or(*shared.then.lock().unwrap()).unwrap_or(Reply::Ok);
+    answer(&shared, reply).await
+}
+
+async fn answer(shared: &Shared, reply: Reply) -> Response {
     match reply {
         Reply::Ok => {
             *shared.accepted.lock().unwrap() += 1;
@@ -92,7 +114,19 @@ async fn webhook(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         Reply::RollupError => (StatusCode::INTERNAL_SERVER_ERROR, "rollup_error").into_response(),
         Reply::Slow(delay) => {
             tokio::time::sleep(delay).await;
+            *shared.accepted.lock().unwrap() += 1;
             (StatusCode::OK, "ok").into_response()
+        }
+        Reply::Redirect => {
+            (StatusCode::FOUND, [(header::LOCATION, "http://portal.invalid/login")], "<html>log in</html>")
+                .into_response()
+        }
+        Reply::RateLimitedFor(value) => {
+            (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, value)], "rate_limited").into_response()
+        }
+        Reply::After(delay, reply) => {
+            tokio::time::sleep(delay).await;
+            Box::pin(answer(shared, *reply)).await
         }
     }
 }
