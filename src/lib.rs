@@ -9,11 +9,13 @@
 //! - [`sidecar`]: the `wardwatch-sidecar` Alertmanager receiver: config, receiver, durable queue,
 //!   dispatcher.
 //! - [`notify`]: delivery channels (email, Slack, file) and retry decisions.
+//! - [`monitor`]: a bedside monitor in software: beats, rates, signal quality, rhythm features.
 //! - [`ml`]: anomaly detection: isolation forest, a streaming detector, NAB scoring.
 //! - [`rescore`]: the sidecar's rescoring of alerts: history, features, score, decision, audit.
 //! - [`group_commit`]: concurrent writers sharing one fsync.
 //! - [`logging`]: logfmt or JSON log lines on stderr for both binaries.
 //! - [`shutdown`]: the signals the servers stop on.
+//! - [`wfdb`]: reading PhysioNet WFDB records (the ICU false-alarm challenge).
 //! - [`yaml`]: reading YAML files with errors that name the file.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -25,9 +27,11 @@ pub mod exposition;
 pub mod group_commit;
 pub mod logging;
 pub mod ml;
+pub mod monitor;
 pub mod notify;
 pub mod rescore;
 pub mod shutdown;
 pub mod sidecar;
 pub mod sim;
+pub mod wfdb;
 pub mod yaml;
