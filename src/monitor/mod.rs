@@ -87,6 +87,113 @@ pub struct Numerics {
     pub concentration: f32,
 }
 
+/// One numeric a monitor publishes per channel: its Prometheus family, the signal name the
+/// rescoring knows it by (`<signal>:<channel>` in a window), and how to read it.
+pub struct NumericSpec {
+    /// Metric family, with the patient's labels and `channel`.
+    pub metric: &'static str,
+    /// Help text.
+    pub help: &'static str,
+    /// The signal name in rescoring windows.
+    pub signal: &'static str,
+    /// Whether it exists on pulsatile channels too (else ECG only).
+    pub every_channel: bool,
+    /// Its value.
+    pub read: fn(&Numerics) -> f32,
+}
+
+/// Every numeric, in publishing order.
+pub const NUMERICS: [NumericSpec; 9] = [
+    NumericSpec {
+        metric: "wardwatch_patient_monitor_rate_5_beats_per_minute",
+        help: "Heart or pulse rate over the channel's last 5 beat intervals.",
+        signal: "rate5",
+        every_channel: true,
+        read: |n| n.rate5,
+    },
+    NumericSpec {
+        metric: "wardwatch_patient_monitor_rate_17_beats_per_minute",
+        help: "Heart or pulse rate over the channel's last 17 beat intervals.",
+        signal: "rate17",
+        every_channel: true,
+        read: |n| n.rate17,
+    },
+    NumericSpec {
+        metric: "wardwatch_patient_monitor_last_beat_age_seconds",
+        help: "Time since the channel's last detected beat.",
+        signal: "last_beat_age",
+        every_channel: true,
+        read: |n| n.last_beat_age,
+    },
+    NumericSpec {
+        metric: "wardwatch_patient_monitor_signal_quality_ratio",
+        help: "Signal quality over the last 10 s (ECG: two detectors' agreement; pulsatile: regular plausible pulses).",
+        signal: "quality",
+        every_channel: true,
+        read: |n| n.quality,
+    },
+    NumericSpec {
+        metric: "wardwatch_patient_monitor_abnormal_beat_run",
+        help: "Consecutive beats unlike the patient's usual beat, ending at the last beat.",
+        signal: "abnormal_run",
+        every_channel: false,
+        read: |n| n.abnormal_run,
+    },
+    NumericSpec {
+        metric: "wardwatch_patient_monitor_abnormal_beat_ratio",
+        help: "Share of the last 10 s's beats unlike the patient's usual beat.",
+        signal: "abnormal_fraction",
+        every_channel: false,
+        read: |n| n.abnormal_fraction,
+    },
+    NumericSpec {
+        metric: "wardwatch_patient_monitor_qrs_width_seconds",
+        help: "Median width of the last 5 QRS complexes.",
+        signal: "qrs_width",
+        every_channel: false,
+        read: |n| n.qrs_width,
+    },
+    NumericSpec {
+        metric: "wardwatch_patient_monitor_dominant_frequency_hertz",
+        help: "Dominant frequency of the last 4 s of ECG (1-30 Hz).",
+        signal: "dominant_hz",
+        every_channel: false,
+        read: |n| n.dominant_hz,
+    },
+    NumericSpec {
+        metric: "wardwatch_patient_monitor_spectral_concentration_ratio",
+        help: "Share of the last 4 s's 1-30 Hz ECG power within 1 Hz of its dominant frequency.",
+        signal: "concentration",
+        every_channel: false,
+        read: |n| n.concentration,
+    },
+];
+
+/// The monitor's own alarm, as a metric: 1 from the alarm's onset, per alarm type.
+pub const ALARM_METRIC: &str = "wardwatch_patient_monitor_alarm";
+
+/// The arrhythmia alarms of the 2015 challenge, as `type` label values.
+pub const ALARM_TYPES: [&str; 5] = [
+    "asystole",
+    "extreme_bradycardia",
+    "extreme_tachycardia",
+    "ventricular_tachycardia",
+    "ventricular_flutter_fibrillation",
+];
+
+/// The alarm type label for a challenge header's alarm comment (`Asystole`, `Bradycardia`,
+/// `Tachycardia`, `Ventricular_Tachycardia`, `Ventricular_Flutter_Fib`).
+pub fn alarm_type(comment: &str) -> Option<&'static str> {
+    match comment.trim().to_ascii_lowercase().as_str() {
+        "asystole" => Some(ALARM_TYPES[0]),
+        "bradycardia" | "extreme_bradycardia" => Some(ALARM_TYPES[1]),
+        "tachycardia" | "extreme_tachycardia" => Some(ALARM_TYPES[2]),
+        "ventricular_tachycardia" => Some(ALARM_TYPES[3]),
+        "ventricular_flutter_fib" | "ventricular_flutter_fibrillation" => Some(ALARM_TYPES[4]),
+        _ => None,
+    }
+}
+
 /// One channel of a bed: its name (e.g. `ecg_ii`, `abp`, `pleth`) and kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelInfo {
