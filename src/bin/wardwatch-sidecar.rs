@@ -46,7 +46,27 @@ enum Command {
         #[arg(long)]
         policy: Option<PathBuf>,
     },
+    /// Rescore real ICU arrhythmia alarms (WFDB records of the PhysioNet/CinC Challenge 2015):
+    /// `record,1` (kept) or `record,0` (downgraded) per record on stdout; with labels in
+    /// DIR/ALARMS, the figures on stderr.
+    EvalAlarms {
+        /// The records' directory (with RECORDS, and ALARMS for figures).
+        #[arg(env = "WARDWATCH_PHYSIONET2015", default_value = DEFAULT_PHYSIONET2015)]
+        dir: PathBuf,
+        /// Also cross-validate by record in this many folds, thresholds tuned on the others.
+        #[arg(long, default_value_t = 0)]
+        folds: usize,
+        /// Print the thresholds tuned on every labelled record, and their figures.
+        #[arg(long)]
+        tune: bool,
+        /// Thresholds to decide with (YAML; default: the shipped ones).
+        #[arg(long)]
+        params: Option<PathBuf>,
+    },
 }
+
+/// Where the challenge records are unless told: beside the repository's checkout.
+const DEFAULT_PHYSIONET2015: &str = "../shared/data/physionet2015";
 
 #[derive(Subcommand, Debug)]
 enum ModelCommand {
@@ -86,6 +106,19 @@ fn main() -> anyhow::Result<()> {
             wardwatch::ml::iforest::score_csv(&model, &csv, &mut out)
         }
         Some(Command::Detect { csv }) => wardwatch::ml::detect::detect_csv(&csv, &mut out),
+        Some(Command::EvalAlarms { dir, folds, tune, params }) => {
+            let params = match params {
+                Some(path) => {
+                    let text =
+                        std::fs::read_to_string(&path).with_context(|| format!("--params {}", path.display()))?;
+                    serde_yaml::from_str(&text).with_context(|| format!("--params {}", path.display()))?
+                }
+                None => Default::default(),
+            };
+            let options = wardwatch::rescore::eval::alarms::AlarmOptions { dir, folds, params, tune };
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(wardwatch::rescore::eval::alarms::run(&options, &mut out, &mut std::io::stderr()))
+        }
         Some(Command::Eval { first_seed, seeds, hours, policy }) => {
             let policy = match policy {
                 Some(path) => {

@@ -34,6 +34,15 @@ impl Model for Scorer {
         Ok(Scorer::assess(self, subject, window))
     }
     fn assess_features(&self, subject: &Subject, features: &Features) -> Result<Assessment, String> {
+        if subject.arrhythmia().is_some() {
+            let known = super::arrhythmia::feature_names();
+            if let Some(unknown) = features.keys().find(|k| known.binary_search(k).is_err()) {
+                return Err(format!(
+                    "unknown feature `{unknown}` for an arrhythmia alarm (GET /model_info lists them)"
+                ));
+            }
+            return Ok(self.score(subject, features));
+        }
         let known = &known_features()[subject.entity.index()];
         if let Some(unknown) = features.keys().find(|k| known.binary_search(k).is_err()) {
             let kind = subject.entity.as_str();
@@ -51,6 +60,8 @@ impl Model for Scorer {
             .collect();
         serde_json::json!({
             "features": features,
+            "arrhythmia_features": super::arrhythmia::feature_names(),
+            "arrhythmia_params": self.arrhythmia_params(),
             "training": super::training::describe(),
         })
     }
@@ -173,8 +184,8 @@ impl Rescorer {
             entity: target.key.clone(),
             groups: target.groups,
             end_ms: alert.starts_at.timestamp_millis(),
-            lookback: self.lookback,
-            step: self.step,
+            lookback: target.lookback.unwrap_or(self.lookback),
+            step: target.step.unwrap_or(self.step),
         };
         let window = self.history.fetch(&request).await.map_err(|e| {
             let failure = if matches!(e, crate::notify::history::HistoryError::Timeout(_)) {

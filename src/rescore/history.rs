@@ -24,6 +24,29 @@ pub enum Naming {
     One(String),
     /// Series are named by their metric name (`__name__`); other names are ignored.
     ByMetric(BTreeMap<String, String>),
+    /// Series are named by their metric name and told apart by a label:
+    /// `<signal>:<label value>` (e.g. `rate5:ecg_ii`, one per monitor channel).
+    ByMetricAndLabel {
+        /// Metric name → signal.
+        names: BTreeMap<String, String>,
+        /// The label telling the series of one metric apart.
+        label: String,
+    },
+}
+
+impl Naming {
+    /// The signal a series with `labels` is, if this naming takes it.
+    pub fn signal_of(&self, labels: &BTreeMap<String, String>) -> Option<String> {
+        match self {
+            Naming::One(signal) => Some(signal.clone()),
+            Naming::ByMetric(names) => labels.get("__name__").and_then(|n| names.get(n)).cloned(),
+            Naming::ByMetricAndLabel { names, label } => {
+                let signal = labels.get("__name__").and_then(|n| names.get(n))?;
+                let value = labels.get(label).filter(|v| !v.is_empty())?;
+                Some(format!("{signal}:{value}"))
+            }
+        }
+    }
 }
 
 /// One query: a group of signals fetched in one request.
@@ -98,13 +121,7 @@ impl PrometheusSource {
         let series = self.client.fetch_limited(&group.query, end, request.lookback, request.step, limits).await?;
         let mut out = Vec::new();
         for s in series {
-            let name = match &group.naming {
-                Naming::One(signal) => signal.clone(),
-                Naming::ByMetric(names) => match s.labels.get("__name__").and_then(|n| names.get(n)) {
-                    Some(signal) => signal.clone(),
-                    None => continue,
-                },
-            };
+            let Some(name) = group.naming.signal_of(&s.labels) else { continue };
             let samples =
                 s.points.iter().filter(|(_, v)| v.is_finite()).map(|&(t, v)| ((t * 1000.0).round() as i64, v));
             out.push((name, Series::from_pairs(samples)));

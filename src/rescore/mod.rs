@@ -4,12 +4,14 @@
 //! sidecar fetches that entity's recent history ([`history`], the window ending at the alert's
 //! `startsAt`), turns it into named features ([`features`], [`artifact`]), scores them
 //! ([`score`]) and decides what to do ([`policy`]); every decision goes to the audit log
-//! ([`audit`]). [`targets`] says which series belong to which alert; [`eval`] measures the whole
+//! ([`audit`]). A bedside monitor's arrhythmia alarm is judged on the monitor's numerics
+//! ([`arrhythmia`]). [`targets`] says which series belong to which alert; [`eval`] measures the whole
 //! chain against the simulator's ground truth.
 //!
 //! Everything from the window on is a pure function, so replaying an alert on the same history
 //! gives the same decision.
 
+pub mod arrhythmia;
 pub mod artifact;
 pub mod audit;
 pub mod config;

@@ -62,6 +62,13 @@ pub struct Assessment {
     pub reasons: Vec<Reason>,
 }
 
+impl Subject {
+    /// The bedside monitor's arrhythmia alarm this is, if it is one (focus `arrhythmia:<type>`).
+    pub fn arrhythmia(&self) -> Option<super::arrhythmia::Alarm> {
+        self.focus.as_deref().and_then(super::arrhythmia::Alarm::from_focus)
+    }
+}
+
 impl EntityKind {
     /// Every kind, in index order.
     pub const ALL: [EntityKind; 5] =
@@ -123,6 +130,8 @@ impl Components {
 pub struct Scorer {
     models: [Option<Box<dyn AnomalyModel>>; 5],
     version: String,
+    /// Thresholds for bedside monitors' arrhythmia alarms.
+    arrhythmia: super::arrhythmia::Params,
 }
 
 impl std::fmt::Debug for Scorer {
@@ -137,7 +146,11 @@ pub const SCORE_VERSION: &str = "rescore-1";
 impl Scorer {
     /// A scorer without anomaly models (their component is 0): rules and baselines only.
     pub fn without_models() -> Self {
-        Self { models: Default::default(), version: format!("{SCORE_VERSION}+no-model") }
+        Self {
+            models: Default::default(),
+            version: format!("{SCORE_VERSION}+no-model"),
+            arrhythmia: Default::default(),
+        }
     }
 
     /// A scorer with a model per kind fitted on `rows[kind.index()]` (kinds with no rows get none).
@@ -148,7 +161,18 @@ impl Scorer {
                 *slot = Some(fit(rows, seed));
             }
         }
-        Self { models, version: format!("{SCORE_VERSION}+{label}-seed{seed}") }
+        Self { models, version: format!("{SCORE_VERSION}+{label}-seed{seed}"), arrhythmia: Default::default() }
+    }
+
+    /// The same scorer judging arrhythmia alarms with thresholds `params`.
+    pub fn with_arrhythmia(mut self, params: super::arrhythmia::Params) -> Self {
+        self.arrhythmia = params;
+        self
+    }
+
+    /// The thresholds arrhythmia alarms are judged with.
+    pub fn arrhythmia_params(&self) -> &super::arrhythmia::Params {
+        &self.arrhythmia
     }
 
     /// The model version: feature set, combination, anomaly model and its training seed.
@@ -158,6 +182,9 @@ impl Scorer {
 
     /// Extract the features of `window` and score them.
     pub fn assess(&self, subject: &Subject, window: &Window) -> Assessment {
+        if subject.arrhythmia().is_some() {
+            return self.score(subject, &super::arrhythmia::summarise(window));
+        }
         self.score(subject, &features::extract(subject, window))
     }
 
@@ -189,7 +216,11 @@ impl Scorer {
     }
 
     /// Score named features (the REST API's input); see [`Scorer::components`] for missing ones.
+    /// A monitor's arrhythmia alarm is judged on its own features ([`super::arrhythmia`]).
     pub fn score(&self, subject: &Subject, features: &Features) -> Assessment {
+        if let Some(alarm) = subject.arrhythmia() {
+            return super::arrhythmia::assess(alarm, features, &self.arrhythmia);
+        }
         let c = self.components(subject, features);
         let mut reasons = explain::reasons(subject, features, &c);
         reasons.sort_by(|a, b| b.weight.abs().total_cmp(&a.weight.abs()));

@@ -29,6 +29,10 @@ pub struct QueryConfig {
     /// Or: series named by metric name → signal.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub signals: BTreeMap<String, String>,
+    /// With `signals`: the label telling apart the series of one metric (e.g. `channel`), each
+    /// becoming the signal `<signal>:<label value>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 /// One kind of alert subject and how to fetch its history.
@@ -44,6 +48,13 @@ pub struct TargetConfig {
     pub key: Vec<String>,
     /// The signal groups, one request each.
     pub queries: Vec<QueryConfig>,
+    /// The window's length for this target (default: `rescoring.lookback`), e.g. `5m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookback: Option<String>,
+    /// The window's step for this target (default: `rescoring.step`), e.g. `1s` for a monitor's
+    /// numerics scraped every second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
 }
 
 /// The whole mapping.
@@ -52,7 +63,8 @@ pub struct TargetConfig {
 pub struct TargetsConfig {
     /// Targets, first match wins.
     pub targets: Vec<TargetConfig>,
-    /// Alert name → the signal its threshold is on.
+    /// Alert name → the signal its threshold is on; `$label` is replaced by the alert's value
+    /// (`ArrhythmiaAlarm: "arrhythmia:$type"`).
     #[serde(default)]
     pub focus: BTreeMap<String, String>,
 }
@@ -86,6 +98,16 @@ pub enum TargetsError {
         /// Query index.
         query: usize,
     },
+    /// A target's lookback or step is not a positive duration.
+    #[error("targets[{index}].{field}: {reason}")]
+    Window {
+        /// Target index.
+        index: usize,
+        /// `lookback` or `step`.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// A target has no query or no key.
     #[error("targets[{index}]: {reason}")]
     Empty {
@@ -103,6 +125,8 @@ struct Target {
     matchers: Vec<(String, Regex)>,
     key: Vec<String>,
     queries: Vec<QueryConfig>,
+    lookback: Option<std::time::Duration>,
+    step: Option<std::time::Duration>,
 }
 
 /// Validated targets, ready to resolve alerts.
@@ -125,6 +149,10 @@ pub struct Resolved {
     pub groups: Vec<SignalGroup>,
     /// The signal the alert's threshold is on, if known.
     pub focus: Option<String>,
+    /// This target's window length, when it has its own.
+    pub lookback: Option<std::time::Duration>,
+    /// This target's window step, when it has its own.
+    pub step: Option<std::time::Duration>,
 }
 
 impl Targets {
@@ -149,11 +177,27 @@ impl Targets {
                 return Err(TargetsError::Empty { index, reason: "`key` is empty" });
             }
             for (query, q) in t.queries.iter().enumerate() {
-                if q.signal.is_some() != q.signals.is_empty() {
+                if q.signal.is_some() != q.signals.is_empty() || (q.label.is_some() && q.signals.is_empty()) {
                     return Err(TargetsError::Naming { index, query });
                 }
             }
-            targets.push(Target { entity: t.entity, matchers, key: t.key.clone(), queries: t.queries.clone() });
+            let window = |field: &'static str, text: &Option<String>| {
+                text.as_deref()
+                    .map(|t| match crate::sim::events::parse_duration(t) {
+                        Ok(secs) if secs > 0.0 => Ok(std::time::Duration::from_secs_f64(secs)),
+                        Ok(_) => Err(TargetsError::Window { index, field, reason: format!("`{t}` must be positive") }),
+                        Err(reason) => Err(TargetsError::Window { index, field, reason }),
+                    })
+                    .transpose()
+            };
+            targets.push(Target {
+                entity: t.entity,
+                matchers,
+                key: t.key.clone(),
+                queries: t.queries.clone(),
+                lookback: window("lookback", &t.lookback)?,
+                step: window("step", &t.step)?,
+            });
         }
         Ok(Self { targets, focus: config.focus.clone() })
     }
@@ -169,15 +213,20 @@ impl Targets {
             .iter()
             .map(|q| SignalGroup {
                 query: substitute(&q.query, labels),
-                naming: match &q.signal {
-                    Some(s) => Naming::One(s.clone()),
-                    None => Naming::ByMetric(q.signals.clone()),
+                naming: match (&q.signal, &q.label) {
+                    (Some(s), _) => Naming::One(s.clone()),
+                    (None, Some(label)) => Naming::ByMetricAndLabel { names: q.signals.clone(), label: label.clone() },
+                    (None, None) => Naming::ByMetric(q.signals.clone()),
                 },
             })
             .collect();
         let alertname = label("alertname");
-        let focus = self.focus.get(alertname).cloned().or_else(|| focus_from_expression(target, generator_url));
-        Some(Resolved { entity: target.entity, key, key_labels, groups, focus })
+        let focus = match self.focus.get(alertname) {
+            Some(f) => Some(fill(f, labels, |v| v.to_owned())),
+            None => focus_from_expression(target, generator_url),
+        };
+        let (lookback, step) = (target.lookback, target.step);
+        Some(Resolved { entity: target.entity, key, key_labels, groups, focus, lookback, step })
     }
 }
 
@@ -214,6 +263,11 @@ pub fn promql_string(value: &str) -> String {
 
 /// Replace `$label` with the alert's value, escaped for a double-quoted PromQL string.
 fn substitute(query: &str, labels: &LabelSet) -> String {
+    fill(query, labels, promql_string)
+}
+
+/// Replace `$label` with the alert's value, passed through `escape`.
+fn fill(query: &str, labels: &LabelSet, escape: impl Fn(&str) -> String) -> String {
     let mut out = String::with_capacity(query.len());
     let mut rest = query;
     while let Some(at) = rest.find('$') {
@@ -223,7 +277,7 @@ fn substitute(query: &str, labels: &LabelSet) -> String {
         if len == 0 {
             out.push('$');
         } else {
-            out.push_str(&promql_string(labels.get(&after[..len]).map(String::as_str).unwrap_or("")));
+            out.push_str(&escape(labels.get(&after[..len]).map(String::as_str).unwrap_or("")));
         }
         rest = &after[len..];
     }
@@ -249,6 +303,31 @@ mod tests {
         assert!(r.groups[0].query.contains("patient=\"p00003\""), "{:?}", r.groups[0]);
         let Naming::ByMetric(names) = &r.groups[0].naming else { panic!("patient vitals are named by metric") };
         assert_eq!(names.get("wardwatch_patient_spo2_ratio").map(String::as_str), Some("spo2"));
+    }
+
+    #[test]
+    fn an_arrhythmia_alarm_fetches_the_monitors_numerics_per_channel_at_one_second() {
+        let targets = Targets::new(&TargetsConfig::default()).unwrap();
+        let alarm = [("alertname", "ArrhythmiaAlarm"), ("patient", "v131l"), ("type", "asystole")];
+        let r = targets.resolve(&labels(&alarm), "").unwrap();
+        assert_eq!((r.key.as_str(), r.focus.as_deref()), ("patient=v131l", Some("arrhythmia:asystole")));
+        assert_eq!(
+            (r.lookback, r.step),
+            (Some(std::time::Duration::from_secs(300)), Some(std::time::Duration::from_secs(1)))
+        );
+        let Naming::ByMetricAndLabel { names, label } = &r.groups[0].naming else { panic!("{:?}", r.groups[0]) };
+        assert_eq!(label, "channel");
+        let published: BTreeMap<String, String> =
+            crate::monitor::NUMERICS.iter().map(|n| (n.metric.to_string(), n.signal.to_string())).collect();
+        assert_eq!(names, &published, "the targets name every numeric the monitor publishes, as it names them");
+        let series: BTreeMap<String, String> =
+            [("__name__", "wardwatch_patient_monitor_rate_5_beats_per_minute"), ("channel", "ecg_ii")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        assert_eq!(r.groups[0].naming.signal_of(&series).as_deref(), Some("rate5:ecg_ii"));
+        let other = targets.resolve(&labels(&[("alertname", "HypoxiaDetected"), ("patient", "v131l")]), "").unwrap();
+        assert_eq!((other.lookback, other.step), (None, None), "other patient alerts keep the default window");
     }
 
     #[test]
@@ -287,8 +366,12 @@ mod tests {
         let e = Targets::new(&config).unwrap_err();
         assert!(e.to_string().starts_with("targets[0].match.patient: invalid regex"), "{e}");
         let mut config = TargetsConfig::default();
-        config.targets[1].queries[0].signals.insert("a".into(), "b".into());
-        config.targets[1].queries[0].signal = Some("x".into());
-        assert_eq!(Targets::new(&config).unwrap_err(), TargetsError::Naming { index: 1, query: 0 });
+        config.targets[2].queries[0].signals.insert("a".into(), "b".into());
+        config.targets[2].queries[0].signal = Some("x".into());
+        assert_eq!(Targets::new(&config).unwrap_err(), TargetsError::Naming { index: 2, query: 0 });
+        let mut config = TargetsConfig::default();
+        config.targets[0].step = Some("0s".into());
+        let e = Targets::new(&config).unwrap_err().to_string();
+        assert!(e.starts_with("targets[0].step:"), "{e}");
     }
 }

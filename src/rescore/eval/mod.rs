@@ -6,7 +6,11 @@
 //! sends it, and its window is its entity's last two hours up to then. Each alert is scored
 //! online, decided by the default policy and attributed to the event that caused it ([`truth`]).
 //! The anomaly models are trained on a seed outside the evaluated ones.
+//!
+//! [`alarms`] evaluates real ICU alarms (the PhysioNet/CinC Challenge 2015) through the same
+//! rescoring.
 
+pub mod alarms;
 pub mod report;
 pub mod rules;
 pub mod stream;
