@@ -412,7 +412,10 @@ mod tests {
 
     /// A monitor window of 300 s at 1 s with each channel's numerics constant but for `recent`
     /// values in the last seconds.
-    fn window(channels: &[(&str, &[(&str, f64)], &[(&str, f64)])]) -> Window {
+    /// A channel: name, its numerics' usual values, their values in the last seconds.
+    type Channel<'a> = (&'a str, &'a [(&'a str, f64)], &'a [(&'a str, f64)]);
+
+    fn window(channels: &[Channel]) -> Window {
         let end_ms = 1_000_000_000;
         let mut w = Window { start_ms: end_ms - 300_000, end_ms, step_ms: 1000, ..Window::default() };
         for (channel, before, recent) in channels {
