@@ -62,6 +62,9 @@ enum Command {
         /// Thresholds to decide with (YAML; default: the shipped ones).
         #[arg(long)]
         params: Option<PathBuf>,
+        /// Write every record's features, decision and label to this CSV file.
+        #[arg(long)]
+        features: Option<PathBuf>,
     },
 }
 
@@ -106,7 +109,7 @@ fn main() -> anyhow::Result<()> {
             wardwatch::ml::iforest::score_csv(&model, &csv, &mut out)
         }
         Some(Command::Detect { csv }) => wardwatch::ml::detect::detect_csv(&csv, &mut out),
-        Some(Command::EvalAlarms { dir, folds, tune, params }) => {
+        Some(Command::EvalAlarms { dir, folds, tune, params, features }) => {
             let params = match params {
                 Some(path) => {
                     let text =
@@ -115,7 +118,7 @@ fn main() -> anyhow::Result<()> {
                 }
                 None => Default::default(),
             };
-            let options = wardwatch::rescore::eval::alarms::AlarmOptions { dir, folds, params, tune };
+            let options = wardwatch::rescore::eval::alarms::AlarmOptions { dir, folds, params, tune, features };
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(wardwatch::rescore::eval::alarms::run(&options, &mut out, &mut std::io::stderr()))
         }

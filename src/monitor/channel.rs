@@ -172,8 +172,7 @@ impl ChannelMonitor {
             let window = now - QUALITY_SECONDS;
             let recent: Vec<&Shape> =
                 self.shapes.iter().filter(|(at, _)| *at as f64 / self.fs >= window).map(|(_, s)| s).collect();
-            let run = self.shapes.iter().rev().take_while(|(_, s)| s.abnormal).count();
-            out.abnormal_run = run as f32;
+            out.abnormal_run = self.ventricular_run() as f32;
             out.abnormal_fraction = if recent.is_empty() {
                 0.0
             } else {
@@ -195,6 +194,27 @@ impl ChannelMonitor {
             }
         }
         out
+    }
+
+    /// The run of beats ending at the last one that a ventricular tachycardia would make: each
+    /// abnormal, shaped like the one before, and less than 750 ms after it (a ventricular run at
+    /// above 100/min slows for a beat or two as it starts and ends).
+    fn ventricular_run(&self) -> usize {
+        let limit = (0.75 * self.fs) as usize;
+        let mut run = 0;
+        let mut later: Option<usize> = None;
+        for (at, shape) in self.shapes.iter().rev() {
+            let fast = later.is_none_or(|l| l.saturating_sub(*at) < limit);
+            if !shape.abnormal || !fast {
+                break;
+            }
+            run += 1;
+            if !shape.like_previous {
+                break;
+            }
+            later = Some(*at);
+        }
+        run
     }
 
     /// Signal quality over the last [`QUALITY_SECONDS`], in [0, 1].

@@ -75,7 +75,8 @@ pub struct Numerics {
     /// Signal quality over the last 10 s, 0–1: ECG, the two detectors' agreement; pulsatile,
     /// regular plausible pulses; both lowered by flat stretches.
     pub quality: f32,
-    /// ECG: consecutive beats unlike the patient's usual beat and wide, ending at the last beat.
+    /// ECG: the run ending at the last beat of abnormal beats shaped alike, each less than
+    /// 750 ms after the one before (what a ventricular tachycardia makes).
     pub abnormal_run: f32,
     /// ECG: share of the last 10 s's beats that are abnormal.
     pub abnormal_fraction: f32,
@@ -134,7 +135,7 @@ pub const NUMERICS: [NumericSpec; 9] = [
     },
     NumericSpec {
         metric: "wardwatch_patient_monitor_abnormal_beat_run",
-        help: "Consecutive beats unlike the patient's usual beat, ending at the last beat.",
+        help: "Run ending at the last beat of abnormal beats shaped alike, each under 750 ms after the one before.",
         signal: "abnormal_run",
         every_channel: false,
         read: |n| n.abnormal_run,

@@ -4,8 +4,8 @@
 //! - **Shape.** Each beat (−100 ms … +150 ms around its R peak, 1–40 Hz) is compared with the
 //!   median of the lead's recent normal beats: its correlation at the best alignment, and its
 //!   width (the time its slope stays above a quarter of its steepest). A ventricular beat is
-//!   unlike the patient's usual beat; so is most noise, which is why quality and the other
-//!   channels decide between the two.
+//!   unlike the patient's usual beat, or like it in outline but much wider; so is most noise,
+//!   which is why quality and the other channels decide between the two.
 //! - **Spectrum.** Ventricular flutter and fibrillation are oscillations of 3–9 Hz with little
 //!   else (Clayton, Murray & Campbell, "Comparison of four techniques for recognition of
 //!   ventricular fibrillation from the surface ECG", Med Biol Eng Comput 1993): the dominant
@@ -21,6 +21,11 @@ use std::sync::Arc;
 const TEMPLATE_BEATS: usize = 9;
 /// Correlation under which a beat is unlike the template.
 const UNLIKE: f64 = 0.70;
+/// Correlation at which an abnormal beat is like the abnormal beat before it.
+const LIKE: f64 = 0.80;
+/// Consecutive consistent abnormal beats after which they are the usual beat (far more than the
+/// 5 beats of a ventricular tachycardia alarm, or the seconds the alarm is judged on).
+const ADOPT_AFTER_BEATS: usize = 40;
 
 /// How one beat compares with the lead's template.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -31,9 +36,12 @@ pub struct Shape {
     pub width: f64,
     /// Width over the template's.
     pub width_ratio: f64,
-    /// Unlike the template (correlation under 0.7 at the best alignment): a ventricular beat,
-    /// or noise.
+    /// Unlike the template (correlation under 0.7 at the best alignment, or a little unlike and
+    /// half as wide again): a ventricular beat, or noise.
     pub abnormal: bool,
+    /// Abnormal, and shaped like the abnormal beat before it: the run is monomorphic, as a
+    /// ventricular tachycardia is and noise is not.
+    pub like_previous: bool,
 }
 
 /// The lead's running template of normal beats.
@@ -46,6 +54,9 @@ pub struct Morphology {
     lag: usize,
     normal: VecDeque<Vec<f64>>,
     template: Option<(Vec<f64>, f64)>,
+    /// The consecutive abnormal beats ending at the last one.
+    streak: VecDeque<Vec<f64>>,
+    streak_len: usize,
 }
 
 impl Morphology {
@@ -58,6 +69,8 @@ impl Morphology {
             lag: (0.040 * fs) as usize,
             normal: VecDeque::new(),
             template: None,
+            streak: VecDeque::new(),
+            streak_len: 0,
         }
     }
 
@@ -85,15 +98,29 @@ impl Morphology {
         let mean = beat.iter().sum::<f64>() / beat.len().max(1) as f64;
         let centred: Vec<f64> = beat.iter().map(|v| v - mean).collect();
         let width = self.width(&centred);
-        let shape = match &self.template {
-            None => Shape { correlation: 1.0, width, width_ratio: 1.0, abnormal: false },
+        let mut shape = match &self.template {
+            None => Shape { correlation: 1.0, width, width_ratio: 1.0, abnormal: false, like_previous: false },
             Some((template, template_width)) => {
                 let correlation = best_correlation(template, &centred, self.lag);
                 let width_ratio = if *template_width > 0.0 { width / template_width } else { 1.0 };
-                Shape { correlation, width, width_ratio, abnormal: correlation < UNLIKE }
+                let abnormal = correlation < UNLIKE || (correlation < 0.92 && width_ratio > 1.5);
+                Shape { correlation, width, width_ratio, abnormal, like_previous: false }
             }
         };
-        if !shape.abnormal && (self.template.is_none() || shape.correlation > 0.9) {
+        if shape.abnormal {
+            shape.like_previous =
+                self.streak.back().is_some_and(|previous| best_correlation(previous, &centred, self.lag) >= LIKE);
+            self.streak.push_back(centred.clone());
+            self.streak_len += 1;
+            if self.streak.len() > TEMPLATE_BEATS {
+                self.streak.pop_front();
+            }
+            self.adopt_streak();
+            return shape;
+        }
+        self.streak.clear();
+        self.streak_len = 0;
+        if self.template.is_none() || shape.correlation > 0.9 {
             self.normal.push_back(centred);
             if self.normal.len() > TEMPLATE_BEATS {
                 self.normal.pop_front();
@@ -105,6 +132,23 @@ impl Morphology {
             }
         }
         shape
+    }
+}
+
+impl Morphology {
+    /// A morphology abnormal for longer than any alarm's run, and consistent, is the patient's
+    /// usual beat now (a lead moved, a new bundle-branch block): it becomes the template.
+    fn adopt_streak(&mut self) {
+        if self.streak_len < ADOPT_AFTER_BEATS || self.streak.len() < TEMPLATE_BEATS {
+            return;
+        }
+        let median = median_beat(&self.streak);
+        if self.streak.iter().all(|b| best_correlation(&median, b, self.lag) >= 0.9) {
+            let w = self.width(&median);
+            self.template = Some((median, w));
+            self.normal = std::mem::take(&mut self.streak);
+            self.streak_len = 0;
+        }
     }
 }
 

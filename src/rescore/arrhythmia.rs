@@ -20,8 +20,9 @@
 //!   lowest 5-beat rate stays above a floor and no clean pulsatile channel is slower;
 //! - **extreme tachycardia** (> 140/min for 17 beats): doubted when the cleanest ECG lead's and
 //!   pulsatile channel's 17-beat rates stay below a ceiling;
-//! - **ventricular tachycardia** (≥ 5 ventricular beats above 100/min): doubted when there is a
-//!   clean ECG lead and no clean lead shows a run of abnormal beats;
+//! - **ventricular tachycardia** (≥ 5 ventricular beats above 100/min): believed when any lead
+//!   shows a run of alike abnormal beats; else doubted when an ECG lead is clean, or when the
+//!   ECG is noisy but a pulsatile channel keeps a regular pulse;
 //! - **ventricular flutter/fibrillation** (an oscillation ≥ 4 s): doubted when a clean channel
 //!   keeps organised beats — an ECG lead with a spread spectrum, or a pulsatile channel's pulses.
 //!
@@ -57,6 +58,9 @@ pub struct Params {
     pub vt_quality: f64,
     /// Ventricular tachycardia: abnormal beats in a row that support it.
     pub vt_run: f64,
+    /// Ventricular tachycardia: quality of a pulsatile channel that contradicts the alarm when
+    /// the ECG is too noisy to judge.
+    pub vt_pulse_quality: f64,
     /// Flutter/fibrillation: quality of a channel that can contradict the alarm.
     pub vf_quality: f64,
     /// Flutter/fibrillation: spectral concentration under which a lead is organised.
@@ -74,6 +78,7 @@ impl Default for Params {
             tachycardia_rate: 110.0,
             vt_quality: 0.8,
             vt_run: 3.0,
+            vt_pulse_quality: 0.8,
             vf_quality: 0.8,
             vf_concentration: 0.5,
         }
@@ -360,21 +365,32 @@ pub fn judge(alarm: Alarm, features: &Features, p: &Params) -> Judgement {
             }
         }
         Alarm::VentricularTachycardia => {
-            let q = p.vt_quality;
-            let clean_leads: Vec<&(&str, ChannelFeatures)> = ch.ecg.iter().filter(|(_, f)| clean(f, q)).collect();
-            let run = clean_leads.iter().find(|(_, f)| f.arun >= p.vt_run);
-            match (clean_leads.first(), run) {
-                (Some((slot, f)), None) => doubt(format!(
-                    "{} shows no run of ventricular-looking beats (longest {:.0}, quality {:.2})",
+            // Any lead's run of alike abnormal beats supports the alarm, however noisy the lead:
+            // missing a real run costs more than keeping a false one.
+            if let Some((slot, f)) = ch.ecg.iter().find(|(_, f)| f.arun >= p.vt_run) {
+                return keep(format!(
+                    "{} shows {:.0} alike abnormal beats in a row (quality {:.2})",
                     name(slot),
-                    f.arun.max(0.0),
+                    f.arun,
                     f.q
-                )),
-                (_, Some((slot, f))) => {
-                    keep(format!("{} shows {:.0} abnormal beats in a row (quality {:.2})", name(slot), f.arun, f.q))
-                }
-                (None, None) => keep("no clean ECG lead to judge the rhythm on".into()),
+                ));
             }
+            let longest = ch.ecg.iter().map(|(_, f)| f.arun).fold(0.0, f64::max);
+            if let Some((slot, f)) = ch.ecg.iter().find(|(_, f)| clean(f, p.vt_quality)) {
+                return doubt(format!(
+                    "{} shows no run of ventricular-looking beats (longest {longest:.0}, quality {:.2})",
+                    name(slot),
+                    f.q
+                ));
+            }
+            if let Some((slot, f)) = ch.pulse.iter().find(|(_, f)| clean(f, p.vt_pulse_quality) && f.gap < 2.0) {
+                return doubt(format!(
+                    "the ECG is noisy with no run of ventricular-looking beats (longest {longest:.0}), and {} keeps a regular pulse (quality {:.2})",
+                    name(slot),
+                    f.q
+                ));
+            }
+            keep("no clean channel to judge the rhythm on".into())
         }
         Alarm::VentricularFlutterFibrillation => {
             let q = p.vf_quality;
