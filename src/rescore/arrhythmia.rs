@@ -485,11 +485,16 @@ mod tests {
         let run = [("abnormal_run", 0.0), ("quality", 0.95), ("last_beat_age", 0.5), ("concentration", 0.3)];
         let vt = window(&[("ecg_ii", &run, &[("abnormal_run", 8.0)]), ("ecg_v", &run, &[])]);
         let j = judge(Alarm::VentricularTachycardia, &summarise(&vt), &p);
-        assert!(!j.doubted && j.reasons[0].contains("8 abnormal beats in a row"), "{j:?}");
+        assert!(!j.doubted && j.reasons[0].contains("8 alike abnormal beats in a row"), "{j:?}");
         let clean = window(&[("ecg_ii", &run, &[])]);
         assert!(judge(Alarm::VentricularTachycardia, &summarise(&clean), &p).doubted);
         let noisy = window(&[("ecg_ii", &run, &[("quality", 0.2), ("abnormal_run", 8.0)])]);
-        assert!(!judge(Alarm::VentricularTachycardia, &summarise(&noisy), &p).doubted, "no clean lead: kept");
+        assert!(!judge(Alarm::VentricularTachycardia, &summarise(&noisy), &p).doubted, "a run on any lead: kept");
+        let noise = window(&[("ecg_ii", &run, &[("quality", 0.2)])]);
+        assert!(!judge(Alarm::VentricularTachycardia, &summarise(&noise), &p).doubted, "nothing clean: kept");
+        let pulsing = window(&[("ecg_ii", &run, &[("quality", 0.2)]), ("abp", BEATING, &[])]);
+        let j = judge(Alarm::VentricularTachycardia, &summarise(&pulsing), &p);
+        assert!(j.doubted && j.reasons[0].contains("keeps a regular pulse"), "a noisy ECG and a clean pulse: {j:?}");
         let vf = window(&[("ecg_ii", &run, &[("concentration", 0.9)])]);
         assert!(!judge(Alarm::VentricularFlutterFibrillation, &summarise(&vf), &p).doubted);
         assert!(judge(Alarm::VentricularFlutterFibrillation, &summarise(&clean), &p).doubted);
