@@ -11,6 +11,7 @@
 //! - [`notify`]: delivery channels (email, Slack, file) and retry decisions.
 //! - [`monitor`]: a bedside monitor in software: beats, rates, signal quality, rhythm features.
 //! - [`ml`]: anomaly detection: isolation forest, a streaming detector, NAB scoring.
+//! - [`plotting`]: the font every chart's text is drawn with.
 //! - [`rescore`]: the sidecar's rescoring of alerts: history, features, score, decision, audit.
 //! - [`group_commit`]: concurrent writers sharing one fsync.
 //! - [`logging`]: logfmt or JSON log lines on stderr for both binaries.
@@ -29,6 +30,7 @@ pub mod logging;
 pub mod ml;
 pub mod monitor;
 pub mod notify;
+pub mod plotting;
 pub mod rescore;
 pub mod shutdown;
 pub mod sidecar;

@@ -65,6 +65,9 @@ enum Command {
         /// Write every record's features, decision and label to this CSV file.
         #[arg(long)]
         features: Option<PathBuf>,
+        /// Draw PNG pictures of a few alarms (a true and a false one per type, every miss) here.
+        #[arg(long)]
+        plots: Option<PathBuf>,
     },
 }
 
@@ -109,7 +112,7 @@ fn main() -> anyhow::Result<()> {
             wardwatch::ml::iforest::score_csv(&model, &csv, &mut out)
         }
         Some(Command::Detect { csv }) => wardwatch::ml::detect::detect_csv(&csv, &mut out),
-        Some(Command::EvalAlarms { dir, folds, tune, params, features }) => {
+        Some(Command::EvalAlarms { dir, folds, tune, params, features, plots }) => {
             let params = match params {
                 Some(path) => {
                     let text =
@@ -118,7 +121,7 @@ fn main() -> anyhow::Result<()> {
                 }
                 None => Default::default(),
             };
-            let options = wardwatch::rescore::eval::alarms::AlarmOptions { dir, folds, params, tune, features };
+            let options = wardwatch::rescore::eval::alarms::AlarmOptions { dir, folds, params, tune, features, plots };
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(wardwatch::rescore::eval::alarms::run(&options, &mut out, &mut std::io::stderr()))
         }

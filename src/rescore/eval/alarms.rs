@@ -48,6 +48,9 @@ pub struct AlarmOptions {
     pub tune: bool,
     /// Write every record's features, decision and label here (CSV).
     pub features: Option<PathBuf>,
+    /// Draw pictures of a few alarms into this directory (PNG): per type a true one kept and a
+    /// false one downgraded, and every true alarm downgraded.
+    pub plots: Option<PathBuf>,
 }
 
 /// One record through the monitor.
@@ -131,6 +134,9 @@ pub struct Decided {
     pub features: Features,
     /// Why, as the notification would say.
     pub reasons: Vec<String>,
+    /// Rate and quality per channel (`rate5:<channel>`, `quality:<channel>`), as (seconds, value),
+    /// for pictures.
+    pub trends: Vec<(String, Vec<(f64, f64)>)>,
 }
 
 /// Rescore every record's alarm with the sidecar's engine; `model` judges them.
@@ -159,12 +165,30 @@ pub async fn decide(records: &[Analysed], model: Arc<dyn Model>) -> anyhow::Resu
             lookback: Duration::from_secs(300),
             step: Duration::from_secs(1),
         });
+        let trends = ["rate5", "quality"]
+            .iter()
+            .flat_map(|s| {
+                let beating = r.channels.iter().filter(|(c, _)| c.starts_with("ecg") || c == "abp" || c == "pleth");
+                beating.map(move |(c, _)| format!("{s}:{c}"))
+            })
+            .filter_map(|name| {
+                let series = window.signal(&name)?;
+                let points = series
+                    .times_ms
+                    .iter()
+                    .zip(&series.values)
+                    .map(|(t, v)| ((t - BASE_MS) as f64 / 1000.0, *v))
+                    .collect();
+                Some((name, points))
+            })
+            .collect();
         out.push(Decided {
             name: r.name.clone(),
             alarm: r.alarm,
             kept: scored.verdict.decision != Decision::Downgrade,
             features: arrhythmia::summarise(&window),
             reasons: scored.assessment.reasons.iter().map(|x| x.text.clone()).collect(),
+            trends,
         });
     }
     Ok(out)
@@ -382,6 +406,10 @@ pub async fn run(options: &AlarmOptions, out: &mut dyn Write, err: &mut dyn Writ
     if let Some(path) = &options.features {
         write_features(path, &labelled)?;
     }
+    if let Some(dir) = &options.plots {
+        let drawn = plot_examples(&options.dir, dir, &labelled)?;
+        writeln!(err, "\npictures of {} alarms in {}", drawn, dir.display())?;
+    }
     let inputs: Vec<(&Features, Alarm, bool)> = labelled.iter().map(|(d, t)| (&d.features, d.alarm, *t)).collect();
     if options.folds > 1 {
         let cv = cross_validate(&inputs, options.folds, options.params);
@@ -400,6 +428,25 @@ pub async fn run(options: &AlarmOptions, out: &mut dyn Write, err: &mut dyn Writ
         writeln!(err, "{}", serde_yaml::to_string(&tuned)?)?;
     }
     Ok(())
+}
+
+/// Pictures of per type the first true alarm kept and false alarm downgraded, and every miss.
+fn plot_examples(records: &Path, dir: &Path, labelled: &[(&Decided, bool)]) -> anyhow::Result<usize> {
+    std::fs::create_dir_all(dir)?;
+    let mut chosen: Vec<&(&Decided, bool)> = Vec::new();
+    for alarm in Alarm::ALL {
+        for want in [true, false] {
+            let example = labelled.iter().find(|(d, t)| d.alarm == alarm && *t == want && d.kept == want);
+            chosen.extend(example);
+        }
+    }
+    chosen.extend(labelled.iter().filter(|(d, t)| *t && !d.kept));
+    for (d, truth) in &chosen {
+        let record = wfdb::read_record(records, &d.name)?;
+        let path = dir.join(format!("{}.png", d.name));
+        super::alarm_plot::draw(&path, &record, d, Some(*truth)).map_err(|e| anyhow::anyhow!("{}: {e}", d.name))?;
+    }
+    Ok(chosen.len())
 }
 
 /// One CSV line per record: name, type, label, decision, then every feature (empty if absent).

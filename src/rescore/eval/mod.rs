@@ -10,6 +10,7 @@
 //! [`alarms`] evaluates real ICU alarms (the PhysioNet/CinC Challenge 2015) through the same
 //! rescoring.
 
+pub mod alarm_plot;
 pub mod alarms;
 pub mod report;
 pub mod rules;
