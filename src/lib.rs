@@ -4,7 +4,8 @@
 //! - [`alert`]: Alertmanager webhook payloads and the notifications made of them.
 //! - [`clinical`]: clinical reference logic (NEWS2 scoring).
 //! - [`sim`]: the simulated hospital — patients, ECG, network, cluster, events with ground truth.
-//! - [`exposition`]: a fast Prometheus/OpenMetrics writer for the simulated population.
+//! - [`exposition`]: a fast Prometheus/OpenMetrics writer for the simulated population, and
+//!   timestamped history for backfill files.
 //! - [`exporter`]: the `wardwatch-exporter` HTTP server and its backfill mode.
 //! - [`sidecar`]: the `wardwatch-sidecar` Alertmanager receiver: config, receiver, durable queue,
 //!   dispatcher.
