@@ -71,7 +71,7 @@ async fn text_scrape_is_lint_clean_and_every_patient_has_every_reading() {
     let body = r.text().await.unwrap();
     common::promtool_check_metrics(&body).unwrap_or_else(|e| panic!("promtool check metrics: {e}"));
     let samples = parse_text(&body);
-    let patients = s.exporter.sim.lock().unwrap().patients.len();
+    let patients = s.exporter.source.lock().unwrap().patients.len();
     for family in wardwatch::sim::metrics::PATIENT_FAMILIES {
         let n = samples.keys().filter(|(name, _)| name == family.name).count();
         assert_eq!(n, patients, "{}", family.name);
@@ -160,7 +160,7 @@ async fn ecg_endpoint_returns_the_waveform_at_the_patients_rate() {
     assert_eq!(samples.len(), 2560);
     let peaks = wardwatch::sim::ecg::detect_r_peaks(&samples, 256.0);
     let hr = wardwatch::sim::ecg::heart_rate_from_peaks(&peaks, 256.0).expect("beats in 10 s");
-    let counted = s.exporter.sim.lock().unwrap().patients[0].readings.values[0];
+    let counted = s.exporter.source.lock().unwrap().patients[0].readings.values[0];
     assert!((hr - counted).abs() < 0.2 * counted, "waveform {hr} vs counted {counted}");
     let svg = c.get(format!("{base}/ecg?patient=p00001&format=svg")).send().await.unwrap();
     assert_eq!(svg.headers()["content-type"], "image/svg+xml");
@@ -177,7 +177,7 @@ async fn real_prometheus_scrapes_every_wards_patients() {
     let s = serve(Some(120)).await;
     let Some(prom) = common::Prometheus::start(&[s.addr], "1s", None) else { return };
     let expected: BTreeMap<String, usize> = {
-        let sim = s.exporter.sim.lock().unwrap();
+        let sim = s.exporter.source.lock().unwrap();
         let mut m = BTreeMap::new();
         for p in &sim.patients {
             *m.entry(p.ward.clone()).or_default() += 1;
