@@ -7,6 +7,8 @@
 //! - [`exposition`]: a fast Prometheus/OpenMetrics writer for the simulated population, and
 //!   timestamped history for backfill files.
 //! - [`exporter`]: the `wardwatch-exporter` HTTP server and its backfill mode.
+//! - [`replay`]: recorded patients (PhysioNet WFDB records) played through the bedside monitor as
+//!   the beds of a ward, live or as a backfill.
 //! - [`sidecar`]: the `wardwatch-sidecar` Alertmanager receiver: config, receiver, durable queue,
 //!   dispatcher.
 //! - [`notify`]: delivery channels (email, Slack, file) and retry decisions.
@@ -30,6 +32,7 @@ pub mod logging;
 pub mod ml;
 pub mod monitor;
 pub mod notify;
+pub mod replay;
 pub mod rescore;
 pub mod shutdown;
 pub mod sidecar;

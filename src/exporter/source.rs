@@ -4,6 +4,7 @@
 
 use super::{handlers, Exporter};
 use crate::exposition::Writer;
+use crate::replay::Replay;
 use crate::sim::events::GroundTruth;
 use crate::sim::Simulation;
 use axum::routing::get;
@@ -68,5 +69,25 @@ impl Source for Simulation {
 
     fn routes(router: Router<Arc<Exporter<Self>>>) -> Router<Arc<Exporter<Self>>> {
         router.route("/ecg", get(handlers::ecg)).route("/events", get(handlers::events))
+    }
+}
+
+impl Source for Replay {
+    fn advance_to(&mut self, now: f64, _truth: &mut Vec<GroundTruth>) {
+        Replay::advance_to(self, now);
+    }
+
+    fn write(&self, w: &mut Writer<'_>) {
+        crate::replay::metrics::write_replay(self, w);
+    }
+
+    fn summary(&self) -> String {
+        let ward = self.ward();
+        format!(
+            "{} ({}): {} recorded patients, replayed through the bedside monitor.",
+            ward.name(),
+            ward.department(),
+            self.beds().len()
+        )
     }
 }
