@@ -37,31 +37,6 @@ fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().no_gzip().build().unwrap()
 }
 
-/// Samples of a text-format body: (name, labels) → value, checked line by line.
-fn parse_text(body: &str) -> BTreeMap<(String, BTreeMap<String, String>), f64> {
-    let mut out = BTreeMap::new();
-    for line in body.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
-        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad line {line}"));
-        let (name, labels) = match series.split_once('{') {
-            Some((n, rest)) => {
-                let inner = rest.strip_suffix('}').expect("closing brace");
-                let labels = inner
-                    .split("\",")
-                    .map(|kv| {
-                        let (k, v) = kv.split_once("=\"").expect("k=\"v\"");
-                        (k.to_string(), v.trim_end_matches('"').to_string())
-                    })
-                    .collect();
-                (n.to_string(), labels)
-            }
-            None => (series.to_string(), BTreeMap::new()),
-        };
-        let v: f64 = value.parse().unwrap_or_else(|_| panic!("bad value in {line}"));
-        assert!(out.insert((name, labels), v).is_none(), "duplicate series {line}");
-    }
-    out
-}
-
 #[tokio::test]
 async fn text_scrape_is_lint_clean_and_every_patient_has_every_reading() {
     let s = serve(None).await;
@@ -70,7 +45,7 @@ async fn text_scrape_is_lint_clean_and_every_patient_has_every_reading() {
     assert_eq!(r.headers()["content-type"], "text/plain; version=0.0.4; charset=utf-8");
     let body = r.text().await.unwrap();
     common::promtool_check_metrics(&body).unwrap_or_else(|e| panic!("promtool check metrics: {e}"));
-    let samples = parse_text(&body);
+    let samples = common::parse_text(&body);
     let patients = s.exporter.source.lock().unwrap().patients.len();
     for family in wardwatch::sim::metrics::PATIENT_FAMILIES {
         let n = samples.keys().filter(|(name, _)| name == family.name).count();
