@@ -60,10 +60,10 @@ pub enum ReplayError {
         reason: String,
     },
     /// A playback speed that is not a positive number.
-    #[error("speed {0}: must be a finite number above 0")]
+    #[error("{0}: must be a finite number above 0")]
     Speed(f64),
     /// A start offset that is not a time in the records.
-    #[error("start offset {0} s: must be a finite number of seconds, 0 or more")]
+    #[error("{0} s: must be a finite number of seconds, 0 or more")]
     StartOffset(f64),
     /// An empty department or ward label.
     #[error("{0}: must not be empty")]
