@@ -18,6 +18,8 @@ failures=0
 # Each case: the expected receiver, then the alert's labels.
 route_cases=(
     "icu-critical        alertname=HypoxiaDetected class=clinical severity=critical department=icu ward=icu-1 bed=03 patient=p00003"
+    # A replayed patient's monitor alarm routes as every critical clinical alert of its department.
+    "icu-critical        alertname=ArrhythmiaAlarm class=clinical severity=critical department=icu ward=icu-replay bed=01 patient=a103l type=asystole"
     "cardiology-critical alertname=Tachycardia class=clinical severity=critical department=cardiology ward=cardio-1 patient=p00006"
     "wards-critical      alertname=News2Emergency class=clinical severity=critical department=general-medicine ward=medicine-1 patient=p00025"
     "wards-critical      alertname=Hypotension class=clinical severity=critical department=surgery ward=surgery-1 patient=p00040"

@@ -110,7 +110,7 @@ fn main() {
     let (mut step, mut write, mut gz) = (Vec::new(), Vec::new(), Vec::new());
     let mut buf: Vec<u8> = Vec::with_capacity(body.len() + body.len() / 8);
     for _ in 0..repeat {
-        let mut sim = exporter.sim.lock().expect("not poisoned");
+        let mut sim = exporter.source.lock().expect("not poisoned");
         clock += SCRAPE_INTERVAL_SECONDS;
         let t = Instant::now();
         sim.advance_to(clock, &mut Vec::new());

@@ -4,8 +4,11 @@
 //! - [`alert`]: Alertmanager webhook payloads and the notifications made of them.
 //! - [`clinical`]: clinical reference logic (NEWS2 scoring).
 //! - [`sim`]: the simulated hospital — patients, ECG, network, cluster, events with ground truth.
-//! - [`exposition`]: a fast Prometheus/OpenMetrics writer for the simulated population.
+//! - [`exposition`]: a fast Prometheus/OpenMetrics writer for the simulated population, and
+//!   timestamped history for backfill files.
 //! - [`exporter`]: the `wardwatch-exporter` HTTP server and its backfill mode.
+//! - [`replay`]: recorded patients (PhysioNet WFDB records) played through the bedside monitor as
+//!   the beds of a ward, live or as a backfill.
 //! - [`sidecar`]: the `wardwatch-sidecar` Alertmanager receiver: config, receiver, durable queue,
 //!   dispatcher.
 //! - [`notify`]: delivery channels (email, Slack, file) and retry decisions.
@@ -31,6 +34,7 @@ pub mod ml;
 pub mod monitor;
 pub mod notify;
 pub mod plotting;
+pub mod replay;
 pub mod rescore;
 pub mod shutdown;
 pub mod sidecar;

@@ -37,31 +37,6 @@ fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().no_gzip().build().unwrap()
 }
 
-/// Samples of a text-format body: (name, labels) → value, checked line by line.
-fn parse_text(body: &str) -> BTreeMap<(String, BTreeMap<String, String>), f64> {
-    let mut out = BTreeMap::new();
-    for line in body.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
-        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad line {line}"));
-        let (name, labels) = match series.split_once('{') {
-            Some((n, rest)) => {
-                let inner = rest.strip_suffix('}').expect("closing brace");
-                let labels = inner
-                    .split("\",")
-                    .map(|kv| {
-                        let (k, v) = kv.split_once("=\"").expect("k=\"v\"");
-                        (k.to_string(), v.trim_end_matches('"').to_string())
-                    })
-                    .collect();
-                (n.to_string(), labels)
-            }
-            None => (series.to_string(), BTreeMap::new()),
-        };
-        let v: f64 = value.parse().unwrap_or_else(|_| panic!("bad value in {line}"));
-        assert!(out.insert((name, labels), v).is_none(), "duplicate series {line}");
-    }
-    out
-}
-
 #[tokio::test]
 async fn text_scrape_is_lint_clean_and_every_patient_has_every_reading() {
     let s = serve(None).await;
@@ -70,8 +45,8 @@ async fn text_scrape_is_lint_clean_and_every_patient_has_every_reading() {
     assert_eq!(r.headers()["content-type"], "text/plain; version=0.0.4; charset=utf-8");
     let body = r.text().await.unwrap();
     common::promtool_check_metrics(&body).unwrap_or_else(|e| panic!("promtool check metrics: {e}"));
-    let samples = parse_text(&body);
-    let patients = s.exporter.sim.lock().unwrap().patients.len();
+    let samples = common::parse_text(&body);
+    let patients = s.exporter.source.lock().unwrap().patients.len();
     for family in wardwatch::sim::metrics::PATIENT_FAMILIES {
         let n = samples.keys().filter(|(name, _)| name == family.name).count();
         assert_eq!(n, patients, "{}", family.name);
@@ -160,7 +135,7 @@ async fn ecg_endpoint_returns_the_waveform_at_the_patients_rate() {
     assert_eq!(samples.len(), 2560);
     let peaks = wardwatch::sim::ecg::detect_r_peaks(&samples, 256.0);
     let hr = wardwatch::sim::ecg::heart_rate_from_peaks(&peaks, 256.0).expect("beats in 10 s");
-    let counted = s.exporter.sim.lock().unwrap().patients[0].readings.values[0];
+    let counted = s.exporter.source.lock().unwrap().patients[0].readings.values[0];
     assert!((hr - counted).abs() < 0.2 * counted, "waveform {hr} vs counted {counted}");
     let svg = c.get(format!("{base}/ecg?patient=p00001&format=svg")).send().await.unwrap();
     assert_eq!(svg.headers()["content-type"], "image/svg+xml");
@@ -177,7 +152,7 @@ async fn real_prometheus_scrapes_every_wards_patients() {
     let s = serve(Some(120)).await;
     let Some(prom) = common::Prometheus::start(&[s.addr], "1s", None) else { return };
     let expected: BTreeMap<String, usize> = {
-        let sim = s.exporter.sim.lock().unwrap();
+        let sim = s.exporter.source.lock().unwrap();
         let mut m = BTreeMap::new();
         for p in &sim.patients {
             *m.entry(p.ward.clone()).or_default() += 1;

@@ -1,15 +1,14 @@
 //! Backfill: N hours of simulated history as timestamped OpenMetrics, with its ground truth.
 //!
 //! `promtool tsdb create-blocks-from openmetrics FILE DIR` imports the output, so models can be
-//! trained and alert rules evaluated on a day of history in seconds. OpenMetrics forbids
-//! interleaving families, and each series' samples must ascend in time, so the history is
-//! collected in memory (about 12 bytes a sample) and written family by family, series by series.
+//! trained and alert rules evaluated on a day of history in seconds. The expositions of every
+//! step are collected by [`History`] and written family by family, series by series.
 
+use crate::exposition::history::History;
 use crate::exposition::{Format, Writer};
 use crate::sim::events::GroundTruth;
 use crate::sim::metrics::write_simulation;
 use crate::sim::Simulation;
-use std::collections::HashMap;
 use std::io::{self, Write};
 
 /// What a backfill wrote.
@@ -25,104 +24,6 @@ pub struct Summary {
     pub events: usize,
 }
 
-/// One series' history: the step index of each sample and its value.
-#[derive(Default)]
-struct History {
-    steps: Vec<u32>,
-    values: Vec<f64>,
-}
-
-/// A family's header lines and its series, in order of first appearance.
-struct FamilyHistory {
-    header: String,
-    series: Vec<u32>,
-}
-
-/// Collects expositions, one per step, into per-series histories.
-#[derive(Default)]
-struct Collector {
-    families: Vec<FamilyHistory>,
-    family_index: HashMap<String, usize>,
-    series_index: HashMap<Box<str>, u32>,
-    series_keys: Vec<Box<str>>,
-    histories: Vec<History>,
-}
-
-impl Collector {
-    /// Take in one untimestamped OpenMetrics exposition as the samples of step `step`.
-    fn ingest(&mut self, text: &str, step: u32) {
-        let mut family = 0usize;
-        for line in text.lines() {
-            if let Some(rest) = line.strip_prefix("# HELP ") {
-                let name = rest.split(' ').next().unwrap_or_default().to_string();
-                family = match self.family_index.get(&name) {
-                    Some(&i) => i,
-                    None => {
-                        self.families.push(FamilyHistory { header: String::new(), series: Vec::new() });
-                        self.family_index.insert(name, self.families.len() - 1);
-                        self.families.len() - 1
-                    }
-                };
-                if self.families[family].header.is_empty() || !self.families[family].header.contains("# TYPE") {
-                    self.families[family].header.push_str(line);
-                    self.families[family].header.push('\n');
-                }
-            } else if line.starts_with("# TYPE ") {
-                let h = &mut self.families[family].header;
-                if !h.contains("# TYPE") {
-                    h.push_str(line);
-                    h.push('\n');
-                }
-            } else if !line.starts_with('#') && !line.is_empty() {
-                let Some((key, value)) = line.rsplit_once(' ') else { continue };
-                let id = match self.series_index.get(key) {
-                    Some(&id) => id,
-                    None => {
-                        let id = self.series_keys.len() as u32;
-                        self.series_keys.push(key.into());
-                        self.series_index.insert(key.into(), id);
-                        self.histories.push(History::default());
-                        self.families[family].series.push(id);
-                        id
-                    }
-                };
-                let h = &mut self.histories[id as usize];
-                h.steps.push(step);
-                h.values.push(value.parse().unwrap_or(f64::NAN));
-            }
-        }
-    }
-
-    /// Write everything with timestamps `start + step × step_seconds`.
-    fn write(&self, out: &mut impl Write, start: f64, step_seconds: f64) -> io::Result<u64> {
-        let mut samples = 0u64;
-        let mut line = Vec::with_capacity(256);
-        for f in &self.families {
-            out.write_all(f.header.as_bytes())?;
-            for &id in &f.series {
-                let key = self.series_keys[id as usize].as_bytes();
-                let h = &self.histories[id as usize];
-                for (&step, &value) in h.steps.iter().zip(&h.values) {
-                    line.clear();
-                    line.extend_from_slice(key);
-                    line.push(b' ');
-                    line.extend_from_slice(ryu::Buffer::new().format(value).as_bytes());
-                    line.push(b' ');
-                    let ts_ms = ((start + f64::from(step) * step_seconds) * 1000.0).round() as i64;
-                    line.extend_from_slice(itoa::Buffer::new().format(ts_ms / 1000).as_bytes());
-                    line.push(b'.');
-                    line.extend_from_slice(format!("{:03}", ts_ms.rem_euclid(1000)).as_bytes());
-                    line.push(b'\n');
-                    out.write_all(&line)?;
-                    samples += 1;
-                }
-            }
-        }
-        out.write_all(b"# EOF\n")?;
-        Ok(samples)
-    }
-}
-
 /// Run `sim` (built to start `hours` before the end) for `hours` in steps of `step_seconds`,
 /// writing the history to `metrics_out` and the ground truth to `events_out` (JSON lines).
 pub fn backfill(
@@ -134,7 +35,7 @@ pub fn backfill(
 ) -> io::Result<Summary> {
     let start = sim.time();
     let steps = (hours * 3600.0 / step_seconds).floor() as u64;
-    let mut collector = Collector::default();
+    let mut history = History::default();
     let mut truth: Vec<GroundTruth> = Vec::new();
     let mut scratch = Vec::new();
     for step in 1..=steps {
@@ -142,36 +43,14 @@ pub fn backfill(
         scratch.clear();
         let mut w = Writer::new(&mut scratch, Format::OpenMetrics);
         write_simulation(sim, &mut w);
-        collector.ingest(std::str::from_utf8(&scratch).expect("the writer writes UTF-8"), step as u32);
+        history.ingest(std::str::from_utf8(&scratch).expect("the writer writes UTF-8"), step as u32);
     }
-    let samples = collector.write(metrics_out, start, step_seconds)?;
+    let samples = history.write(metrics_out, start, step_seconds)?;
     for t in &truth {
         serde_json::to_writer(&mut *events_out, t)?;
         events_out.write_all(b"\n")?;
     }
     metrics_out.flush()?;
     events_out.flush()?;
-    Ok(Summary { steps, series: collector.series_keys.len(), samples, events: truth.len() })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn families_are_not_interleaved_and_series_ascend_in_time() {
-        let mut c = Collector::default();
-        let a = "# HELP a A.\n# TYPE a gauge\na{x=\"1\"} 1\n# HELP b B.\n# TYPE b counter\nb_total 5\n";
-        let b = "# HELP a A.\n# TYPE a gauge\na{x=\"1\"} 2\na{x=\"2\"} 7\n# HELP b B.\n# TYPE b counter\nb_total 6\n";
-        c.ingest(a, 1);
-        c.ingest(b, 2);
-        let mut out = Vec::new();
-        let n = c.write(&mut out, 1000.0, 15.0).unwrap();
-        assert_eq!(n, 5);
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "# HELP a A.\n# TYPE a gauge\na{x=\"1\"} 1.0 1015.000\na{x=\"1\"} 2.0 1030.000\na{x=\"2\"} 7.0 1030.000\n\
-             # HELP b B.\n# TYPE b counter\nb_total 5.0 1015.000\nb_total 6.0 1030.000\n# EOF\n"
-        );
-    }
+    Ok(Summary { steps, series: history.series(), samples, events: truth.len() })
 }

@@ -1,8 +1,8 @@
 //! Request handlers; [`scrape`] is the plain function behind the telemetry path.
 
-use super::{waveform, Exporter};
+use super::{waveform, Exporter, Source};
 use crate::exposition::{gzip, negotiate, registry, Format, Writer};
-use crate::sim::metrics::write_simulation;
+use crate::sim::Simulation;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -26,19 +26,19 @@ pub fn unix_now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
-/// Advance the simulation to `now` and write every metric in `format`, gzipped if asked.
-pub fn scrape(exporter: &Exporter, now: f64, format: Format, gzip: bool) -> Scrape {
+/// Advance the source to `now` and write every metric in `format`, gzipped if asked.
+pub fn scrape<S: Source>(exporter: &Exporter<S>, now: f64, format: Format, gzip: bool) -> Scrape {
     let started = Instant::now();
     let mut body = exporter.buffers.take();
     let mut truth = Vec::new();
     {
-        let mut sim = exporter.sim.lock().unwrap_or_else(|e| e.into_inner());
+        let mut source = exporter.source.lock().unwrap_or_else(|e| e.into_inner());
         let step_started = Instant::now();
-        sim.advance_to(now, &mut truth);
+        source.advance_to(now, &mut truth);
         exporter.telemetry.step_duration.observe(step_started.elapsed().as_secs_f64());
         let mut w = Writer::new(&mut body, format);
         // `# EOF` comes after the exporter's own metrics, below.
-        write_simulation(&sim, &mut w);
+        source.write(&mut w);
     }
     if !truth.is_empty() {
         exporter.truth.lock().unwrap_or_else(|e| e.into_inner()).record(&truth);
@@ -58,7 +58,7 @@ pub fn scrape(exporter: &Exporter, now: f64, format: Format, gzip: bool) -> Scra
 }
 
 /// `GET <telemetry path>`: negotiate format and encoding, scrape off the async threads.
-pub async fn metrics(State(exporter): State<Arc<Exporter>>, headers: HeaderMap) -> Response {
+pub async fn metrics<S: Source>(State(exporter): State<Arc<Exporter<S>>>, headers: HeaderMap) -> Response {
     let get = |h| headers.get(h).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let format = negotiate::format(get(header::ACCEPT).as_deref());
     let gzip = negotiate::wants_gzip(get(header::ACCEPT_ENCODING).as_deref());
@@ -86,7 +86,7 @@ pub async fn not_found() -> Response {
 }
 
 /// `GET /events`: ground truth of the events started so far, as JSON lines.
-pub async fn events(State(exporter): State<Arc<Exporter>>) -> Response {
+pub async fn events(State(exporter): State<Arc<Exporter<Simulation>>>) -> Response {
     let truth = exporter.truth.lock().unwrap_or_else(|e| e.into_inner());
     let mut body = Vec::new();
     for r in truth.recent() {
@@ -98,9 +98,9 @@ pub async fn events(State(exporter): State<Arc<Exporter>>) -> Response {
 }
 
 /// `GET /ecg?patient=p00001&seconds=10&format=json|csv|svg`: the patient's synthetic ECG.
-pub async fn ecg(State(exporter): State<Arc<Exporter>>, Query(q): Query<waveform::EcgQuery>) -> Response {
+pub async fn ecg(State(exporter): State<Arc<Exporter<Simulation>>>, Query(q): Query<waveform::EcgQuery>) -> Response {
     let result = tokio::task::spawn_blocking(move || {
-        let sim = exporter.sim.lock().unwrap_or_else(|e| e.into_inner());
+        let sim = exporter.source.lock().unwrap_or_else(|e| e.into_inner());
         waveform::render(&sim, &q)
     })
     .await;
@@ -112,25 +112,26 @@ pub async fn ecg(State(exporter): State<Arc<Exporter>>, Query(q): Query<waveform
 }
 
 /// `GET /`: what this is and where to look.
-pub async fn landing(State(exporter): State<Arc<Exporter>>) -> Html<String> {
-    let (name, wards, patients, first) = {
-        let sim = exporter.sim.lock().unwrap_or_else(|e| e.into_inner());
-        let first = sim.patients.first().map(|p| p.id.clone()).unwrap_or_default();
-        (sim.name.clone(), sim.wards.len(), sim.patients.len(), first)
+pub async fn landing<S: Source>(State(exporter): State<Arc<Exporter<S>>>) -> Html<String> {
+    let (summary, links) = {
+        let source = exporter.source.lock().unwrap_or_else(|e| e.into_inner());
+        (source.summary(), source.links())
     };
     let path = &exporter.options.telemetry_path;
+    let mut items =
+        format!("<li><a href=\"{path}\">{path}</a>: metrics (Prometheus text 0.0.4 or OpenMetrics 1.0.0)</li>");
+    for link in &links {
+        let href = html_escape(&link.href);
+        items.push_str(&format!("<li><a href=\"{href}\">{href}</a>: {}</li>", html_escape(link.text)));
+    }
+    items.push_str("<li><a href=\"/-/healthy\">/-/healthy</a></li>");
     Html(format!(
         "<!doctype html><html><head><title>wardwatch exporter</title></head><body>\
-         <h1>wardwatch exporter</h1><p>{name}: {wards} wards, {patients} patients, simulated.</p><ul>\
-         <li><a href=\"{path}\">{path}</a>: metrics (Prometheus text 0.0.4 or OpenMetrics 1.0.0)</li>\
-         <li><a href=\"/ecg?patient={first}&amp;format=svg\">/ecg?patient={first}&amp;format=svg</a>: \
-         the last seconds of a patient's synthetic ECG (format json, csv or svg; seconds up to 20)</li>\
-         <li><a href=\"/events\">/events</a>: ground truth of simulated events (JSON lines)</li>\
-         <li><a href=\"/-/healthy\">/-/healthy</a></li></ul></body></html>\n",
-        name = html_escape(&name),
+         <h1>wardwatch exporter</h1><p>{summary}</p><ul>{items}</ul></body></html>\n",
+        summary = html_escape(&summary),
     ))
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }

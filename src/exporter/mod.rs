@@ -1,15 +1,20 @@
-//! The `wardwatch-exporter` HTTP server: the simulated hospital as Prometheus metrics.
+//! The `wardwatch-exporter` HTTP server: the simulated hospital, or replayed records, as
+//! Prometheus metrics.
 //!
-//! Each scrape advances the simulation to the present and writes its state (values are computed
+//! Each scrape advances the [`Source`] to the present and writes its state (values are computed
 //! at scrape time, never on a timer). Routes: `/` landing page, the telemetry path (default
-//! `/metrics`), `/ecg` (the synthetic ECG waveform of one patient), `/events` (ground truth of
-//! the events started so far) and `/-/healthy`. Unknown paths get 404, wrong methods 405.
+//! `/metrics`) and `/-/healthy`; the simulated hospital adds `/ecg` (the synthetic ECG waveform
+//! of one patient) and `/events` (ground truth of the events started so far). Unknown paths get
+//! 404, wrong methods 405.
 
 pub mod backfill;
 pub mod buffers;
 pub mod handlers;
+pub mod source;
 pub mod telemetry;
 pub mod waveform;
+
+pub use source::Source;
 
 use crate::sim::events::GroundTruth;
 use crate::sim::Simulation;
@@ -24,6 +29,9 @@ use tokio::net::TcpListener;
 
 /// Default listen address: port 10464, outside the fully allocated 9100–9999 exporter range.
 pub const DEFAULT_LISTEN_ADDRESS: &str = "0.0.0.0:10464";
+/// Default listen address of a replay: port 10466, so that it runs beside the simulated
+/// hospital (10464) and the sidecar (10465).
+pub const DEFAULT_REPLAY_LISTEN_ADDRESS: &str = "0.0.0.0:10466";
 /// Ground-truth records kept in memory for `/events`.
 pub const EVENTS_KEPT: usize = 10_000;
 
@@ -92,9 +100,9 @@ impl GroundTruthSink {
 }
 
 /// Shared state of the exporter.
-pub struct Exporter {
-    /// The simulated hospital.
-    pub sim: Mutex<Simulation>,
+pub struct Exporter<S: Source = Simulation> {
+    /// What is served: the simulated hospital, or replayed records.
+    pub source: Mutex<S>,
     /// Ground truth of the events started.
     pub truth: Mutex<GroundTruthSink>,
     /// The exporter's own instrumentation.
@@ -105,9 +113,9 @@ pub struct Exporter {
     pub buffers: buffers::BufferPool,
 }
 
-impl Exporter {
-    /// Wrap a simulation for serving; opens the events log (I/O happens here, not in validation).
-    pub fn new(sim: Simulation, options: Options) -> Result<Arc<Self>, ExporterError> {
+impl<S: Source> Exporter<S> {
+    /// Wrap a source for serving; opens the events log (I/O happens here, not in validation).
+    pub fn new(source: S, options: Options) -> Result<Arc<Self>, ExporterError> {
         let p = &options.telemetry_path;
         if !p.starts_with('/') || ["/", "/ecg", "/events", "/-/healthy"].contains(&p.as_str()) {
             return Err(ExporterError::TelemetryPath(p.clone()));
@@ -123,7 +131,7 @@ impl Exporter {
             None => None,
         };
         Ok(Arc::new(Self {
-            sim: Mutex::new(sim),
+            source: Mutex::new(source),
             truth: Mutex::new(GroundTruthSink { recent: VecDeque::new(), file }),
             telemetry: telemetry::Telemetry::new(),
             options,
@@ -132,23 +140,20 @@ impl Exporter {
     }
 }
 
-/// The exporter's routes.
-pub fn router(exporter: Arc<Exporter>) -> Router {
+/// The exporter's routes, and its source's own.
+pub fn router<S: Source>(exporter: Arc<Exporter<S>>) -> Router {
     let path = exporter.options.telemetry_path.clone();
-    Router::new()
-        .route("/", get(handlers::landing))
-        .route(&path, get(handlers::metrics))
-        .route("/ecg", get(handlers::ecg))
-        .route("/events", get(handlers::events))
-        .route("/-/healthy", get(|| async { "wardwatch-exporter is healthy\n" }))
-        .fallback(handlers::not_found)
-        .with_state(exporter)
+    let common = Router::new()
+        .route("/", get(handlers::landing::<S>))
+        .route(&path, get(handlers::metrics::<S>))
+        .route("/-/healthy", get(|| async { "wardwatch-exporter is healthy\n" }));
+    S::routes(common).fallback(handlers::not_found).with_state(exporter)
 }
 
 /// Serve on a bound listener until `shutdown` completes.
-pub async fn run(
+pub async fn run<S: Source>(
     listener: TcpListener,
-    exporter: Arc<Exporter>,
+    exporter: Arc<Exporter<S>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, router(exporter)).with_graceful_shutdown(shutdown).await

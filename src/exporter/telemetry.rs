@@ -37,7 +37,7 @@ impl Telemetry {
         let step_duration = Histogram::with_opts(
             HistogramOpts::new(
                 "wardwatch_exporter_simulation_step_duration_seconds",
-                "Time to advance the simulation to the time of a scrape.",
+                "Time to advance the simulation, or the replayed records, to the time of a scrape.",
             )
             .buckets(buckets),
         )

@@ -8,6 +8,7 @@
 //! [`registry`].
 
 pub mod gzip;
+pub mod history;
 pub mod negotiate;
 pub mod registry;
 

@@ -1,7 +1,7 @@
 //! Shared helpers for integration tests.
 //!
-//! `mod.rs` itself uses std + tokio + reqwest + tempfile + serde_json only; [`slack`] and
-//! [`rescoring`] build on the crate's own API.
+//! `mod.rs` itself uses std + tokio + reqwest + tempfile + serde_json only; [`slack`],
+//! [`rescoring`] and [`replay`] build on the crate's own API.
 //!
 //! External tools (prometheus, promtool, alertmanager, amtool, python tools in
 //! `.venv-test/`) are located with [`require_tool`]. When a tool is missing the
@@ -12,10 +12,12 @@
 pub mod binary;
 pub mod compose;
 pub mod process;
+pub mod replay;
 pub mod rescoring;
 pub mod slack;
 pub mod smtp;
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -337,4 +339,29 @@ pub fn promtool_check_metrics(body: &str) -> Result<(), String> {
             String::from_utf8_lossy(&out.stderr)
         ))
     }
+}
+
+/// Samples of a text-format body: (name, labels) → value, checked line by line.
+pub fn parse_text(body: &str) -> BTreeMap<(String, BTreeMap<String, String>), f64> {
+    let mut out = BTreeMap::new();
+    for line in body.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad line {line}"));
+        let (name, labels) = match series.split_once('{') {
+            Some((n, rest)) => {
+                let inner = rest.strip_suffix('}').expect("closing brace");
+                let labels = inner
+                    .split("\",")
+                    .map(|kv| {
+                        let (k, v) = kv.split_once("=\"").expect("k=\"v\"");
+                        (k.to_string(), v.trim_end_matches('"').to_string())
+                    })
+                    .collect();
+                (n.to_string(), labels)
+            }
+            None => (series.to_string(), BTreeMap::new()),
+        };
+        let v: f64 = value.parse().unwrap_or_else(|_| panic!("bad value in {line}"));
+        assert!(out.insert((name, labels), v).is_none(), "duplicate series {line}");
+    }
+    out
 }
