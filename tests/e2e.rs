@@ -13,7 +13,7 @@ mod common;
 use common::process::Process;
 use common::slack::FakeSlack;
 use common::smtp::SmtpServer;
-use serde_yaml::Value;
+use common::stack::{alertmanager_config, loopback, prometheus_config};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
@@ -31,10 +31,6 @@ const WARD: &str = "icu-1";
 const EVENT_AT_SECONDS: u64 = 15;
 const EVENT_SECONDS: u64 = 60;
 const BOUND: Duration = Duration::from_secs(180);
-
-fn loopback(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
 
 /// Every part of the pipeline; on a panic, its Drop prints every log before the children die.
 struct Stack {
@@ -98,73 +94,6 @@ async fn healthiest_patient(dir: &Path, hospital: &Path) -> (String, f64) {
     let best = spo2.max_by(|a, b| a.1.total_cmp(&b.1)).expect("SpO2 series in the exporter's metrics");
     assert!(best.1 >= 0.93, "no patient with SpO2 well above 90% in seed {SEED}: {best:?}");
     best
-}
-
-/// prometheus/prometheus.yml with every target moved to this test's ports, 1 s scrapes and
-/// evaluations, and the repository's rules beside it.
-fn prometheus_config(dir: &Path, ports: &[(u16, u16)]) -> std::path::PathBuf {
-    let repo = common::repo_root();
-    common::compose::copy_tree(&repo.join("prometheus/rules"), &dir.join("rules"));
-    let mut config = common::compose::load_yaml(&repo.join("prometheus/prometheus.yml"));
-    let move_target = |t: &mut Value| {
-        let (_, port) = common::compose::host_port(t.as_str().unwrap()).unwrap();
-        let new = ports.iter().find(|(from, _)| *from == port).unwrap_or_else(|| panic!("no port for target {t:?}"));
-        *t = Value::String(loopback(new.1).to_string());
-    };
-    config["global"]["scrape_interval"] = "1s".into();
-    config["global"]["scrape_timeout"] = "1s".into();
-    config["global"]["evaluation_interval"] = "1s".into();
-    for job in config["scrape_configs"].as_sequence_mut().unwrap() {
-        if let Some(m) = job.as_mapping_mut() {
-            m.remove("scrape_interval");
-            m.remove("scrape_timeout");
-        }
-        for sc in job["static_configs"].as_sequence_mut().into_iter().flatten() {
-            sc["targets"].as_sequence_mut().unwrap().iter_mut().for_each(move_target);
-        }
-    }
-    for am in config["alerting"]["alertmanagers"].as_sequence_mut().unwrap() {
-        for sc in am["static_configs"].as_sequence_mut().into_iter().flatten() {
-            sc["targets"].as_sequence_mut().unwrap().iter_mut().for_each(move_target);
-        }
-    }
-    let path = dir.join("prometheus.yml");
-    std::fs::write(&path, serde_yaml::to_string(&config).unwrap()).unwrap();
-    path
-}
-
-/// alertmanager/alertmanager.yml posting to this test's sidecar, with 1 s group waits and 5 s
-/// group intervals, and the token in secrets/sidecar-token beside it.
-fn alertmanager_config(dir: &Path, sidecar: SocketAddr) -> std::path::PathBuf {
-    let mut config = common::compose::load_yaml(&common::repo_root().join("alertmanager/alertmanager.yml"));
-    fn shorten(route: &mut Value) {
-        if let Some(m) = route.as_mapping_mut() {
-            for (key, value) in [("group_wait", "1s"), ("group_interval", "5s")] {
-                if m.contains_key(key) {
-                    m.insert(key.into(), value.into());
-                }
-            }
-        }
-        route["routes"].as_sequence_mut().into_iter().flatten().for_each(shorten);
-    }
-    config["route"]["group_wait"] = "1s".into();
-    config["route"]["group_interval"] = "5s".into();
-    shorten(&mut config["route"]);
-    for receiver in config["receivers"].as_sequence_mut().unwrap() {
-        for webhook in receiver["webhook_configs"].as_sequence_mut().into_iter().flatten() {
-            assert_eq!(
-                webhook["http_config"]["authorization"]["credentials_file"].as_str(),
-                Some("secrets/sidecar-token"),
-                "alertmanager.yml sends the sidecar's token from secrets/sidecar-token"
-            );
-            webhook["url"] = format!("http://{sidecar}/webhook").into();
-        }
-    }
-    std::fs::create_dir_all(dir.join("secrets")).unwrap();
-    std::fs::write(dir.join("secrets/sidecar-token"), format!("{TOKEN}\n")).unwrap();
-    let path = dir.join("alertmanager.yml");
-    std::fs::write(&path, serde_yaml::to_string(&config).unwrap()).unwrap();
-    path
 }
 
 /// The sidecar's YAML: email to the test SMTP server, Slack to the stand-in, a file, the token.
@@ -252,7 +181,7 @@ async fn start(dir: tempfile::TempDir, smtp: SmtpServer, slack: FakeSlack, patie
 
     let config = sidecar_config(&d, loopback(sidecar), &stack.smtp, &stack.slack, loopback(prom));
     std::fs::write(d.join("sidecar.yaml"), config).unwrap();
-    let am_config = alertmanager_config(&d, loopback(sidecar));
+    let am_config = alertmanager_config(&d, loopback(sidecar), TOKEN);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wardwatch-sidecar"));
     cmd.arg("--config").arg(d.join("sidecar.yaml"));
     stack.processes.push(Process::spawn("sidecar", cmd, &d));
@@ -273,7 +202,7 @@ async fn start(dir: tempfile::TempDir, smtp: SmtpServer, slack: FakeSlack, patie
     cmd.args(["--web.listen-address", &loopback(exporter).to_string()]);
     stack.processes.push(Process::spawn("exporter", cmd, &d));
 
-    let prom_config = prometheus_config(&d, &[(10464, exporter), (10465, sidecar), (9090, prom), (9093, am)]);
+    let prom_config = prometheus_config(&d, &[(10464, exporter), (10465, sidecar), (9090, prom), (9093, am)], &[]);
     let mut cmd = Command::new(&prometheus_bin);
     cmd.arg(format!("--config.file={}", prom_config.display()));
     cmd.arg(format!("--storage.tsdb.path={}", d.join("prometheus").display()));

@@ -16,6 +16,7 @@ pub mod replay;
 pub mod rescoring;
 pub mod slack;
 pub mod smtp;
+pub mod stack;
 
 use std::collections::BTreeMap;
 use std::fs::File;
