@@ -313,11 +313,11 @@ pub fn tune(records: &[(&Features, Alarm, bool)], start: Params) -> Params {
 /// Candidate thresholds for one alarm type, the others as in `base`.
 ///
 /// The ranges are the clinically sensible ones, so that tuning cannot learn a threshold no
-/// clinician would accept: a channel must be at least half clean; an asystole's contradicting
+/// clinician would accept: a channel must be at least a third clean; an asystole's contradicting
 /// pause is 2–4 s; a bradycardia is doubted only above 44–56/min and a tachycardia only below
 /// 100–115/min (the alarms are < 40 and > 140); a ventricular run is 2–6 beats.
 fn grid(alarm: Alarm, base: &Params) -> Vec<Params> {
-    let qualities = [0.5, 0.6, 0.7, 0.8, 0.9];
+    let qualities = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
     let values: Vec<f64> = match alarm {
         Alarm::Asystole => (0..=8).map(|i| 2.0 + 0.25 * i as f64).collect(),
         Alarm::ExtremeBradycardia => (0..=6).map(|i| 44.0 + 2.0 * i as f64).collect(),
