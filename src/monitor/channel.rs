@@ -1,7 +1,7 @@
 //! One channel of a bedside monitor, streaming: samples in, beats detected, and once a second
 //! the numerics a monitor shows and the rescoring reads.
 
-use super::filter::Cascade;
+use super::filter::{Cascade, Front};
 use super::pulse::PulseDetector;
 use super::qrs::{Beat, Detector, PanTompkins, SlopeDetector};
 use super::rhythm::{Morphology, Shape, Spectrum};
@@ -27,8 +27,7 @@ pub struct ChannelMonitor {
     beats: VecDeque<Beat>,
     second_beats: VecDeque<Beat>,
     /// ECG only: the 1–40 Hz band, for shapes and the spectrum.
-    band: Option<Cascade>,
-    settled: bool,
+    band: Option<Front>,
     filtered: VecDeque<f64>,
     /// The raw signal of the last [`QUALITY_SECONDS`], for flat-line detection.
     raw: VecDeque<f32>,
@@ -63,8 +62,7 @@ impl ChannelMonitor {
             second: ecg.then(|| SlopeDetector::new(fs)),
             beats: VecDeque::new(),
             second_beats: VecDeque::new(),
-            band: ecg.then(|| Cascade::band_pass(1.0, 40.0, fs)),
-            settled: false,
+            band: ecg.then(|| Front::new(Cascade::band_pass(1.0, 40.0, fs))),
             filtered: VecDeque::new(),
             raw: VecDeque::new(),
             morphology: ecg.then(|| Morphology::new(fs)),
@@ -99,13 +97,8 @@ impl ChannelMonitor {
         if let Some(b) = self.second.as_mut().and_then(|d| d.push(x)) {
             self.second_beats.push_back(b);
         }
-        if let Some(band) = &mut self.band {
-            let v = if x.is_finite() { x as f64 } else { self.filtered.back().copied().unwrap_or(0.0) };
-            if !self.settled {
-                band.settle(v);
-                self.settled = true;
-            }
-            self.filtered.push_back(band.step(v));
+        if let Some(f) = self.band.as_mut().and_then(|band| band.step(x)) {
+            self.filtered.push_back(f);
             if self.filtered.len() > (4.5 * self.fs) as usize {
                 self.filtered.pop_front();
             }

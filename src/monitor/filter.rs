@@ -92,6 +92,36 @@ impl Cascade {
     }
 }
 
+/// A cascade as a detector's front end: it starts settled at the first valid sample (no step
+/// response), and an invalid (NaN) sample repeats the last valid one.
+#[derive(Debug, Clone)]
+pub struct Front {
+    cascade: Cascade,
+    last: Option<f64>,
+}
+
+impl Front {
+    /// A front end filtering through `cascade`.
+    pub fn new(cascade: Cascade) -> Self {
+        Self { cascade, last: None }
+    }
+
+    /// Filter one sample; `None` until the first valid one.
+    pub fn step(&mut self, x: f32) -> Option<f64> {
+        let x = if x.is_finite() {
+            let x = f64::from(x);
+            if self.last.is_none() {
+                self.cascade.settle(x);
+            }
+            self.last = Some(x);
+            x
+        } else {
+            self.last?
+        };
+        Some(self.cascade.step(x))
+    }
+}
+
 /// The sum of the last `len` values, kept exactly by a ring buffer.
 #[derive(Debug, Clone)]
 pub struct MovingSum {

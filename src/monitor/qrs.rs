@@ -13,7 +13,7 @@
 //! Both are causal and stream one sample at a time: a [`Beat`] comes out when the detector has
 //! decided, at most a few hundred milliseconds after its R peak, and records both moments.
 
-use super::filter::{Cascade, MovingSum};
+use super::filter::{Cascade, Front, MovingSum};
 use std::collections::VecDeque;
 
 /// One detected beat.
@@ -38,27 +38,12 @@ fn samples(seconds: f64, fs: f64) -> usize {
     (seconds * fs).round().max(1.0) as usize
 }
 
-/// The last value that was a number (invalid samples hold the signal).
-#[derive(Debug, Clone, Copy, Default)]
-struct Hold(Option<f64>);
-
-impl Hold {
-    fn take(&mut self, x: f32) -> Option<f64> {
-        if x.is_finite() {
-            self.0 = Some(x as f64);
-        }
-        self.0
-    }
-}
-
 /// Pan–Tompkins on one ECG lead.
 #[derive(Debug, Clone)]
 pub struct PanTompkins {
     fs: f64,
     n: usize,
-    hold: Hold,
-    band: Cascade,
-    settled: bool,
+    band: Front,
     /// The band-passed signal's last values, for the derivative and the R peak's position.
     recent: VecDeque<f64>,
     mwi: MovingSum,
@@ -81,9 +66,7 @@ impl PanTompkins {
         Self {
             fs,
             n: 0,
-            hold: Hold::default(),
-            band: Cascade::band_pass(5.0, 15.0, fs),
-            settled: false,
+            band: Front::new(Cascade::band_pass(5.0, 15.0, fs)),
             recent: VecDeque::with_capacity(samples(0.4, fs) + 8),
             mwi: MovingSum::new(samples(0.150, fs)),
             peak: None,
@@ -196,12 +179,7 @@ impl PanTompkins {
 impl Detector for PanTompkins {
     fn push(&mut self, x: f32) -> Option<Beat> {
         self.n += 1;
-        let x = self.hold.take(x)?;
-        if !self.settled {
-            self.band.settle(x);
-            self.settled = true;
-        }
-        let f = self.band.step(x);
+        let f = self.band.step(x)?;
         self.recent.push_back(f);
         if self.recent.len() > samples(0.4, self.fs) + 8 {
             self.recent.pop_front();
@@ -250,9 +228,7 @@ impl Detector for PanTompkins {
 pub struct SlopeDetector {
     fs: f64,
     n: usize,
-    hold: Hold,
-    band: Cascade,
-    settled: bool,
+    band: Front,
     previous: f64,
     smooth: MovingSum,
     recent: VecDeque<f64>,
@@ -270,9 +246,7 @@ impl SlopeDetector {
         Self {
             fs,
             n: 0,
-            hold: Hold::default(),
-            band: Cascade::band_pass(8.0, 20.0, fs),
-            settled: false,
+            band: Front::new(Cascade::band_pass(8.0, 20.0, fs)),
             previous: 0.0,
             smooth: MovingSum::new(samples(0.040, fs)),
             recent: VecDeque::new(),
@@ -304,12 +278,7 @@ impl SlopeDetector {
 impl Detector for SlopeDetector {
     fn push(&mut self, x: f32) -> Option<Beat> {
         self.n += 1;
-        let x = self.hold.take(x)?;
-        if !self.settled {
-            self.band.settle(x);
-            self.settled = true;
-        }
-        let f = self.band.step(x);
+        let f = self.band.step(x)?;
         let slope = (f - self.previous).abs();
         self.previous = f;
         let y = self.smooth.step(slope) / self.smooth.len() as f64;
