@@ -140,7 +140,7 @@ fn every_dashboard_is_well_formed_and_uses_the_provisioned_datasources() {
 
 #[test]
 fn news2_is_coloured_as_the_chart_and_spo2_is_shown_in_percent() {
-    // RCP NEWS2 chart (REFERENCE.md §1): 0 green, 1–4 low, 5–6 urgent, ≥ 7 emergency.
+    // RCP NEWS2 chart (2017): 0 green, 1–4 low, 5–6 urgent, ≥ 7 emergency.
     let news2 = json!([[null, "green"], [1.0, "yellow"], [5.0, "orange"], [7.0, "red"]]);
     // SpO2 scale 1: ≤ 91% scores 3, 92–93% 2, 94–95% 1, ≥ 96% 0.
     let spo2 = json!([[null, "red"], [0.92, "orange"], [0.94, "yellow"], [0.96, "green"]]);

@@ -7,13 +7,13 @@ use std::process::Command;
 use wardwatch::ml::detect::THRESHOLD;
 use wardwatch::ml::nab::eval::evaluate_nab;
 
-/// NAB's data lies outside the repository (`/work/shared/data/nab`, read as `../shared/...`).
+/// NAB's data lies outside the repository, beside the checkout (`../shared/data/nab`).
 fn nab_dir() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/nab");
     if dir.join("aws_windows.json").exists() {
         Some(dir)
     } else {
-        eprintln!("\n==== SKIPPED: NAB data not found at {} (see /work/shared/data/README.md) ====\n", dir.display());
+        eprintln!("\n==== SKIPPED: NAB data not found at {} (NAB: github.com/numenta/NAB) ====\n", dir.display());
         None
     }
 }

@@ -1,4 +1,5 @@
-//! Alertmanager's webhook payload, version 4 (REFERENCE.md §3).
+//! Alertmanager's webhook payload, version 4 (Alertmanager's `webhook_config` documentation,
+//! <https://prometheus.io/docs/alerting/latest/configuration/#webhook_config>).
 //!
 //! Parsed leniently: fields that newer Alertmanager versions add (`notification_reason` in 0.32,
 //! `routeLabels` in 0.34, ...) are ignored, and fields that older senders omit take defaults.

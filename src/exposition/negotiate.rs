@@ -2,7 +2,7 @@
 //!
 //! Prometheus 2.42 sends `Accept: application/openmetrics-text;version=1.0.0,
 //! application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1`
-//! and `Accept-Encoding: gzip` (REFERENCE.md §2). OpenMetrics is served when it is acceptable in
+//! and `Accept-Encoding: gzip` (Prometheus 2.42's scrape request). OpenMetrics is served when it is acceptable in
 //! version 1.0.0 (or unversioned) and preferred at least as much as text; otherwise text 0.0.4.
 
 use super::Format;

@@ -1,8 +1,8 @@
 //! Cross-signal evidence of sensor artifacts (probe-off, lead-off, impossible rates, stuck sensors,
 //! cuff errors), and of corroboration by partner signals, each a number in [0, 1].
 //!
-//! The rules are the ones a nurse or a biomedical engineer applies at the bedside (REFERENCE.md §1,
-//! "how monitors lie"): the body is one system, so a real change in one vital shows in its partners
+//! The rules are the ones a nurse or a biomedical engineer applies at the bedside, knowing how
+//! monitors lie: the body is one system, so a real change in one vital shows in its partners
 //! (hypoxia drives respiration and heart rate up; a falling pressure draws a baroreflex tachycardia),
 //! while a sensor fault shows in that sensor's own quality signal and nowhere else.
 
@@ -32,7 +32,7 @@ pub fn ramp(x: f64, lo: f64, hi: f64) -> f64 {
 /// (heart rate switches abruptly at the onset of an arrhythmia).
 ///
 /// - SpO2 1 point/s: respiratory failure lowers SpO2 by about 0.5 point per 10 min
-///   (REFERENCE.md §1) and even apnoea desaturates adults by well under 1 point/s; a pulse
+///   and even apnoea desaturates adults by well under 1 point/s; a pulse
 ///   oximeter also averages over several seconds.
 /// - Temperature 1 °C/min: core temperature is buffered by the body's heat capacity (~3.5 kJ/K/kg);
 ///   a fever rises over tens of minutes, so a degree a minute is the probe, not the patient.

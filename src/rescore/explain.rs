@@ -4,8 +4,8 @@ use super::artifact::ramp;
 use super::score::{Components, Features, Reason, Subject};
 use super::window::signal;
 
-/// How dangerous a level is in itself, in [0, 1], from the adult ranges and NEWS2 bands of
-/// REFERENCE.md §1: 0 at the edge of normal, 1 where NEWS2 scores 3 and well beyond. Signals
+/// How dangerous a level is in itself, in [0, 1], from adult reference ranges and the NEWS2
+/// bands (Royal College of Physicians, 2017): 0 at the edge of normal, 1 where NEWS2 scores 3 and well beyond. Signals
 /// without clinical bands (infrastructure) use the robust z against their own baseline: 3 → 0,
 /// 10 → 1.
 pub fn severity(focus: &str, level: f64, z: f64) -> f64 {
@@ -40,7 +40,7 @@ pub fn severity(focus: &str, level: f64, z: f64) -> f64 {
 
 /// SpO2 severity against the patient's own baseline: a baseline under 92% marks chronic
 /// hypoxaemia (CO2 retention), whose target is 88–92% and whose NEWS2 scale 2 scores 1 at 86–87%,
-/// 2 at 84–85% and 3 at ≤ 83% (REFERENCE.md §1); so 89% is on target for them, not an emergency.
+/// 2 at 84–85% and 3 at ≤ 83% (NEWS2 scale 2, RCP 2017); so 89% is on target for them, not an emergency.
 pub fn spo2_severity(level: f64, baseline: f64) -> f64 {
     if baseline < 0.92 {
         ramp(0.88 - level, 0.0, 0.06)

@@ -1,6 +1,6 @@
 //! Build a running sidecar from validated configuration: open the queue, build the channels.
 //!
-//! This is the I/O step after pure validation (STYLE.md 5): secrets are read, the queue directory
+//! This is the I/O step after pure validation: secrets are read, the queue directory
 //! is opened and recovered, transports are created. Every failure names what to fix.
 
 use super::config::{ConfigError, ResolvedSecrets, Validated};

@@ -160,7 +160,7 @@ impl EventKind {
         }
     }
 
-    /// Typical duration range in seconds (clinical courses per REFERENCE.md §1).
+    /// Typical duration range in seconds (typical clinical courses).
     pub fn duration_range(self, arterial_line: bool) -> (f64, f64) {
         use EventKind::*;
         const M: f64 = 60.0;

@@ -1,10 +1,11 @@
 //! The simulation's state as Prometheus metric families, written straight from the state.
 //!
-//! Names follow REFERENCE.md §2: one prefix, base units (SpO2 and FiO2 as ratios, ST deviation in
+//! Names follow Prometheus's naming practices (<https://prometheus.io/docs/practices/naming/>): one prefix, base units (SpO2 and FiO2 as ratios, ST deviation in
 //! volts, temperature in celsius), domain units spelled out where there is no base unit
 //! (`_beats_per_minute`, `_mmhg`, `_mmol_per_liter`). Every patient series carries
 //! `department`, `ward`, `bed` and `patient`, so `avg by (ward)` and friends mean something.
 
+use crate::clinical::limits::AlarmLimits;
 use crate::clinical::news2::Parameter;
 use crate::exposition::{render_labels, Family, Kind, Writer};
 use crate::sim::events::EventKind;
@@ -39,6 +40,50 @@ pub const PATIENT_FAMILIES: [Family; Column::COUNT] = [
     gauge("wardwatch_patient_lactate_mmol_per_liter", "Blood lactate, last lab result.", 2),
 ];
 
+/// The per-patient alarm limits ([`crate::clinical::limits`]), with how to read each.
+pub const LIMIT_FAMILIES: [(Family, fn(&AlarmLimits) -> f64); 5] = [
+    (
+        gauge(
+            "wardwatch_patient_spo2_alarm_low_ratio",
+            "SpO2 under which this patient's monitor alarms (scale 1 or 2 target).",
+            3,
+        ),
+        |l| l.spo2_low,
+    ),
+    (
+        gauge(
+            "wardwatch_patient_heart_rate_alarm_low_beats_per_minute",
+            "Heart rate at or under which this patient needs a review.",
+            0,
+        ),
+        |l| l.heart_rate_low,
+    ),
+    (
+        gauge(
+            "wardwatch_patient_heart_rate_alarm_high_beats_per_minute",
+            "Heart rate at or over which this patient needs a review.",
+            0,
+        ),
+        |l| l.heart_rate_high,
+    ),
+    (
+        gauge(
+            "wardwatch_patient_blood_pressure_systolic_alarm_low_mmhg",
+            "Systolic pressure at or under which this patient needs a review.",
+            0,
+        ),
+        |l| l.systolic_low,
+    ),
+    (
+        gauge(
+            "wardwatch_patient_respiration_rate_alarm_high_breaths_per_minute",
+            "Respiration rate at or over which this patient needs a review.",
+            0,
+        ),
+        |l| l.respiration_high,
+    ),
+];
+
 const NEWS2_TOTAL: Family =
     gauge("wardwatch_patient_news2_score", "NEWS2 aggregate score (RCP 2017) of the current readings.", 0);
 const NEWS2_PARAMETER: Family =
@@ -70,8 +115,8 @@ const NEWS2_LABELS: [&str; 7] = [
     "parameter=\"temperature\"",
 ];
 
-/// Series per patient: readings, NEWS2 total and its seven parameters.
-pub const SERIES_PER_PATIENT: usize = Column::COUNT + 1 + Parameter::ALL.len();
+/// Series per patient: readings, alarm limits, NEWS2 total and its seven parameters.
+pub const SERIES_PER_PATIENT: usize = Column::COUNT + LIMIT_FAMILIES.len() + 1 + Parameter::ALL.len();
 
 /// Write every metric of the simulation.
 pub fn write_simulation(sim: &Simulation, w: &mut Writer<'_>) {
@@ -87,6 +132,12 @@ fn write_patients(sim: &Simulation, w: &mut Writer<'_>) {
         w.family(*family);
         for p in &sim.patients {
             w.sample(&p.labels, "", p.readings.values[col]);
+        }
+    }
+    for (family, read) in LIMIT_FAMILIES {
+        w.family(family);
+        for p in &sim.patients {
+            w.sample(&p.labels, "", read(&p.limits));
         }
     }
     w.family(NEWS2_TOTAL);

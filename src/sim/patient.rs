@@ -1,5 +1,6 @@
 //! One patient in one bed: identity and labels, true physiology, and the bedside monitor.
 
+use crate::clinical::limits::{AlarmLimits, Resting};
 use crate::exposition::render_labels;
 use crate::sim::config::DepartmentKind;
 use crate::sim::monitor::{Monitor, Readings};
@@ -30,6 +31,8 @@ pub struct Patient {
     pub monitor: Monitor,
     /// Last readings, published at the next scrape.
     pub readings: Readings,
+    /// The alarm limits set for this patient at admission, from their resting readings.
+    pub limits: AlarmLimits,
     rng: Pcg64Mcg,
 }
 
@@ -49,6 +52,13 @@ impl Patient {
         let mut monitor = Monitor::new(kind, &physiology.baseline, &vitals, &mut rng);
         let readings = monitor.observe(&vitals, false, 0.0, &mut rng);
         let labels = render_labels(&[("department", department), ("ward", ward), ("bed", &bed), ("patient", &id)]);
+        let b = &physiology.baseline;
+        let limits = AlarmLimits::for_patient(&Resting {
+            spo2_scale: b.spo2_scale(),
+            heart_rate: b.heart_rate,
+            systolic: b.systolic,
+            respiration: b.respiration,
+        });
         Self {
             id,
             department: department.to_string(),
@@ -60,6 +70,7 @@ impl Patient {
             physiology,
             monitor,
             readings,
+            limits,
             rng,
         }
     }

@@ -3,7 +3,8 @@
 //!
 //! Every vital is `baseline + circadian + Ornstein–Uhlenbeck deviation + effects of drivers`, where
 //! the drivers are the severities (0..1) of whatever is happening to the patient (sepsis, hypoxia,
-//! arrhythmia, hypotension, hypoglycaemia). Couplings follow REFERENCE.md §1: fever raises heart
+//! arrhythmia, hypotension, hypoglycaemia). Couplings follow the physiology of
+//! deterioration: fever raises heart
 //! rate (about 10 /min per °C), hypoxia raises respiration and heart rate, sepsis raises HR, RR,
 //! temperature, lactate and WBC while systolic pressure falls.
 

@@ -1,6 +1,6 @@
 //! An isolation forest with scikit-learn's semantics, built for speed.
 //!
-//! Semantics are those of scikit-learn 1.9's `IsolationForest` (REFERENCE.md §5): `n_trees` trees
+//! Semantics are those of scikit-learn 1.9's `IsolationForest` (scikit-learn's `sklearn.ensemble.IsolationForest`; Liu, Ting & Zhou, ICDM 2008): `n_trees` trees
 //! (100), each grown on `min(max_samples, n)` rows (256) drawn without replacement, to depth
 //! `ceil(log2(subsample))`. A node splits on a random feature that is not constant in it, at a
 //! threshold uniform in [min, max); features are `f32`. A row's path length in a tree is the
