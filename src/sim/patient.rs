@@ -1,10 +1,11 @@
 //! One patient in one bed: identity and labels, true physiology, and the bedside monitor.
 
 use crate::clinical::limits::{AlarmLimits, Resting};
+use crate::clinical::news2;
 use crate::exposition::render_labels;
 use crate::sim::config::DepartmentKind;
 use crate::sim::monitor::{Monitor, Readings};
-use crate::sim::physiology::{Baseline, Physiology, StepCoefficients};
+use crate::sim::physiology::{Baseline, Physiology, StepCoefficients, Vitals};
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 
@@ -33,6 +34,8 @@ pub struct Patient {
     pub readings: Readings,
     /// The alarm limits set for this patient at admission, from their resting readings.
     pub limits: AlarmLimits,
+    /// The true vitals of the last step, before the monitor (ground truth, never exported).
+    pub vitals: Vitals,
     rng: Pcg64Mcg,
 }
 
@@ -71,6 +74,7 @@ impl Patient {
             monitor,
             readings,
             limits,
+            vitals,
             rng,
         }
     }
@@ -78,10 +82,26 @@ impl Patient {
     /// Advance body and monitor by one step.
     pub fn step(&mut self, c: &StepCoefficients) {
         self.physiology.step(c, &mut self.rng);
-        let vitals = self.physiology.vitals(c.circadian);
+        self.vitals = self.physiology.vitals(c.circadian);
         // Fast arrhythmias here are mostly atrial fibrillation: irregular R-R intervals.
         let irregular = self.physiology.drivers.arrhythmia > 0.5;
-        self.readings = self.monitor.observe(&vitals, irregular, c.dt, &mut self.rng);
+        self.readings = self.monitor.observe(&self.vitals, irregular, c.dt, &mut self.rng);
+    }
+
+    /// NEWS2 of the true vitals, as a careful manual observation would score them: the ground
+    /// truth of how ill the patient is, free of the monitor's artifacts.
+    pub fn true_news2(&self) -> news2::Score {
+        let v = &self.vitals;
+        news2::score(&news2::Observations {
+            respiration_rate_per_minute: v.respiration,
+            spo2_ratio: v.spo2,
+            on_oxygen: v.fio2 > 0.21 + 1e-9,
+            systolic_mmhg: v.systolic,
+            pulse_per_minute: v.heart_rate,
+            consciousness: v.consciousness,
+            temperature_celsius: v.temperature,
+            spo2_scale: self.physiology.baseline.spo2_scale(),
+        })
     }
 
     /// A random stream derived from this patient's, for on-demand work such as the waveform.

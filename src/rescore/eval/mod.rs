@@ -12,6 +12,7 @@
 
 pub mod alarm_plot;
 pub mod alarms;
+pub mod events;
 pub mod report;
 pub mod rules;
 pub mod stream;
