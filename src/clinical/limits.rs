@@ -11,9 +11,9 @@
 //!   the percent); for a patient prescribed scale 2, below 86%: two points under the target's
 //!   floor of 88%, where scale 2 scores 1–2, and above its score-3 band (≤ 83%).
 //! - **Heart rate**: the review limits move with the patient's resting rate — high at resting
-//!   + 35/min, low at resting − 25/min — but stay within NEWS2's bands: high between 111 and
-//!   130/min (scored 2), low between 41 and 50/min (scored 1). The emergency limits stay where
-//!   NEWS2 scores 3 (≤ 40, ≥ 131).
+//!   plus 35/min, low at resting minus 25/min — but stay within NEWS2's bands: high between 111
+//!   and 130/min (scored 2), low between 41 and 50/min (scored 1). The emergency limits stay
+//!   where NEWS2 scores 3 (≤ 40, ≥ 131).
 //! - **Systolic pressure**: review below resting − 30 mmHg, between 91 and 100 mmHg (NEWS2 scores
 //!   91–100 as 2); emergency at ≤ 90 for everyone.
 //! - **Respiration**: review at resting + 7/min, between 21 and 24/min (NEWS2 scores 21–24 as 2);

@@ -40,8 +40,11 @@ pub const PATIENT_FAMILIES: [Family; Column::COUNT] = [
     gauge("wardwatch_patient_lactate_mmol_per_liter", "Blood lactate, last lab result.", 2),
 ];
 
+/// Reads one limit out of a patient's [`AlarmLimits`].
+pub type LimitReader = fn(&AlarmLimits) -> f64;
+
 /// The per-patient alarm limits ([`crate::clinical::limits`]), with how to read each.
-pub const LIMIT_FAMILIES: [(Family, fn(&AlarmLimits) -> f64); 5] = [
+pub const LIMIT_FAMILIES: [(Family, LimitReader); 5] = [
     (
         gauge(
             "wardwatch_patient_spo2_alarm_low_ratio",
