@@ -104,6 +104,13 @@ pub struct EntityInfo {
     pub signals: Vec<(&'static str, usize, bool)>,
 }
 
+/// The embedded default hospital with `seed`, its clock at `start_ms`: what the [`Recorder`]
+/// scrapes, and what a backfill of the same seed must write.
+pub fn simulation(seed: u64, start_ms: i64) -> Simulation {
+    let cfg = HospitalConfig::embedded_default();
+    Simulation::new(&cfg, seed, start_ms as f64 / 1000.0, &[]).expect("no scenario, no unknown target")
+}
+
 /// The simulation, scraped every step into rolling buffers.
 pub struct Recorder {
     sim: Simulation,
@@ -130,10 +137,8 @@ impl Recorder {
     /// The default hospital with `seed`, starting at `start_ms`, scraped every `step_ms`, keeping
     /// `keep_ms` of history per series.
     pub fn new(seed: u64, start_ms: i64, step_ms: i64, keep_ms: i64) -> Self {
-        let cfg = HospitalConfig::embedded_default();
-        let sim = Simulation::new(&cfg, seed, start_ms as f64 / 1000.0, &[]).expect("no scenario, no unknown target");
         Self {
-            sim,
+            sim: simulation(seed, start_ms),
             step_ms,
             start_ms,
             capacity: (keep_ms / step_ms) as usize + 1,
@@ -234,6 +239,11 @@ impl Recorder {
         self.index.insert(key.into(), id);
         self.keys.push(key.into());
         id
+    }
+
+    /// The entity of `kind` named `key` (a patient id, device, link or node; `cluster`), once seen.
+    pub fn entity(&self, kind: EntityKind, key: &str) -> Option<usize> {
+        self.entity_index.get(&(kind, key.to_string())).copied()
     }
 
     /// Value of series `id` `back` steps ago (0 = now), if still buffered.
