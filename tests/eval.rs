@@ -1,22 +1,32 @@
 //! The rescoring evaluated against the simulator's ground truth, reduced to fit a debug build:
-//! two seeds × 6 simulated hours (the full figures come from `wardwatch-sidecar eval`).
+//! two seeds × 6 simulated hours, every alerting rule of the repository evaluated by a real
+//! Prometheus over each seed's backfilled history (the full figures come from
+//! `wardwatch-sidecar eval`).
+
+mod common;
 
 use std::time::Duration;
+use wardwatch::rescore::eval::prometheus::Tools;
 use wardwatch::rescore::eval::report::Figures;
 use wardwatch::rescore::eval::stream::Recorder;
-use wardwatch::rescore::eval::{self, rules, EvalOptions};
+use wardwatch::rescore::eval::{self, EvalOptions};
 use wardwatch::rescore::policy::Policy;
 use wardwatch::rescore::score::{EntityKind, Subject};
 use wardwatch::rescore::training;
 
-#[test]
-fn rescoring_keeps_true_alerts_and_downgrades_artifacts_on_held_out_seeds() {
-    let (rules, _skipped) = rules::load(&eval::rules_dir()).expect("the repository's rule files parse");
-    assert!(rules.iter().any(|r| r.name == "HypoxiaDetected"), "the SpO2 rule is interpreted");
+#[tokio::test]
+async fn rescoring_keeps_true_alerts_and_downgrades_artifacts_on_held_out_seeds() {
+    if common::require_tool("prometheus").is_none() || common::require_tool("promtool").is_none() {
+        return;
+    }
+    let tools = Tools::locate().expect("prometheus and promtool on PATH");
+    let rules = eval::load_rules().expect("the repository's rule files read");
+    assert!(rules.alerts.iter().any(|r| r.name == "HypoxiaDetected"), "the SpO2 rule is evaluated");
     let options = EvalOptions { first_seed: 2, seeds: 2, hours: 6.0, policy: Policy::default() };
     let train_seed = eval::training_seed(options.first_seed, options.seeds);
     assert!(!(2..4).contains(&train_seed), "the model is trained on a seed it is not evaluated on");
-    let (_scorer, records) = eval::evaluate(&options, &rules, training::DEFAULT_MODEL.0, training::DEFAULT_MODEL.1);
+    let (fit, label) = training::DEFAULT_MODEL;
+    let (_scorer, records) = eval::evaluate(&options, &rules, &tools, fit, label).await.expect("the evaluation runs");
     let f = Figures::of(&records, options.seeds, options.hours);
     assert!(f.counts[0] >= 5 && f.counts[1] >= 50, "enough true and artifact alerts to judge: {f:?}");
     assert_eq!(f.critical_true_kept, 100.0, "{f:?}");

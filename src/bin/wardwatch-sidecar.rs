@@ -30,7 +30,9 @@ enum Command {
         #[arg(long)]
         csv: PathBuf,
     },
-    /// Run the simulated evaluation (ground truth from the exporter's events) and print its figures.
+    /// Run the simulated evaluation (the repository's rules in a real Prometheus over each seed's
+    /// history, ground truth from the simulator's events) and print its figures. Needs
+    /// `prometheus` and `promtool` on PATH.
     Eval {
         /// First simulation seed.
         #[arg(long, default_value_t = 1)]
@@ -138,7 +140,8 @@ fn main() -> anyhow::Result<()> {
                 None => Default::default(),
             };
             let options = wardwatch::rescore::eval::EvalOptions { first_seed, seeds, hours, policy };
-            wardwatch::rescore::eval::run(&options, &mut out)
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(wardwatch::rescore::eval::run(&options, &mut out))
         }
     }
 }
