@@ -2,7 +2,7 @@
 //!
 //! The seed is simulated again and scraped in memory ([`Recorder`]); each firing is scored at
 //! the last scrape at or before its `startsAt`, on its entity's last two hours, decided by the
-//! policy and attributed to ground truth ([`truth`](super::truth)). Its entity and focus signal
+//! policy and attributed to ground truth ([`truth`]). Its entity and focus signal
 //! come from its labels and its rule's expression through the sidecar's default targets, as a
 //! live alert's do. The recorder's buffers hold two hours, so memory stays bounded whatever the
 //! span.
