@@ -30,7 +30,9 @@ enum Command {
         #[arg(long)]
         csv: PathBuf,
     },
-    /// Run the simulated evaluation (ground truth from the exporter's events) and print its figures.
+    /// Run the simulated evaluation (the repository's rules in a real Prometheus over each seed's
+    /// history, ground truth from the simulator's events) and print its figures. Needs
+    /// `prometheus` and `promtool` on PATH.
     Eval {
         /// First simulation seed.
         #[arg(long, default_value_t = 1)]
@@ -45,6 +47,13 @@ enum Command {
         /// configuration's `rescoring.policy` section, e.g. `routine_critical: false`.
         #[arg(long)]
         policy: Option<PathBuf>,
+        /// Also write the event figures (wardwatch beside the baseline) to this file as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Instead, fire each clinical rule with other `for` durations and print what each costs:
+        /// false alerts per patient-day beside the time it adds before a true event is alerted.
+        #[arg(long)]
+        for_sweep: bool,
     },
     /// Rescore real ICU arrhythmia alarms (WFDB records of the PhysioNet/CinC Challenge 2015):
     /// `record,1` (kept) or `record,0` (downgraded) per record on stdout; with labels in
@@ -125,7 +134,7 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(wardwatch::rescore::eval::alarms::run(&options, &mut out, &mut std::io::stderr()))
         }
-        Some(Command::Eval { first_seed, seeds, hours, policy }) => {
+        Some(Command::Eval { first_seed, seeds, hours, policy, json, for_sweep }) => {
             let policy = match policy {
                 Some(path) => {
                     let text =
@@ -138,7 +147,12 @@ fn main() -> anyhow::Result<()> {
                 None => Default::default(),
             };
             let options = wardwatch::rescore::eval::EvalOptions { first_seed, seeds, hours, policy };
-            wardwatch::rescore::eval::run(&options, &mut out)
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            if for_sweep {
+                runtime.block_on(wardwatch::rescore::eval::delays::run(&options, &mut out))
+            } else {
+                runtime.block_on(wardwatch::rescore::eval::run(&options, json.as_deref(), &mut out))
+            }
         }
     }
 }

@@ -33,8 +33,20 @@ pub fn backfill(
     metrics_out: &mut impl Write,
     events_out: &mut impl Write,
 ) -> io::Result<Summary> {
-    let start = sim.time();
     let steps = (hours * 3600.0 / step_seconds).floor() as u64;
+    backfill_steps(sim, steps, step_seconds, metrics_out, events_out)
+}
+
+/// Run `sim` for `steps` steps of `step_seconds` from its current time, writing as [`backfill`]
+/// does. Successive calls on one simulation write consecutive stretches of one history.
+pub fn backfill_steps(
+    sim: &mut Simulation,
+    steps: u64,
+    step_seconds: f64,
+    metrics_out: &mut impl Write,
+    events_out: &mut impl Write,
+) -> io::Result<Summary> {
+    let start = sim.time();
     let mut history = History::default();
     let mut truth: Vec<GroundTruth> = Vec::new();
     let mut scratch = Vec::new();

@@ -29,6 +29,8 @@ pub fn severity(focus: &str, level: f64, z: f64) -> f64 {
         signal::LACTATE => ramp(level, 2.0, 6.0),
         // NEWS2 5–6 urgent, ≥ 7 emergency.
         signal::NEWS2 => ramp(level, 4.0, 9.0),
+        // New confusion (or worse) scores 3 on its own: a red score, reviewed at once.
+        signal::CONSCIOUSNESS => ramp(level, 0.0, 3.0),
         signal::LINK_UP => 1.0 - level.clamp(0.0, 1.0),
         // Utilisation: past 90% a node has no headroom left for a burst or a failover.
         signal::CPU | signal::MEMORY | signal::DISK => ramp(level, 0.8, 0.95).max(ramp(z.abs(), 3.0, 10.0)),
@@ -60,6 +62,7 @@ pub fn label(name: &str) -> &str {
         signal::RESPIRATION_RATE => "respiration",
         signal::TEMPERATURE => "temperature",
         signal::NEWS2 => "NEWS2",
+        signal::CONSCIOUSNESS => "NEWS2 consciousness score",
         signal::PLETH_QUALITY => "pleth signal quality",
         signal::ECG_QUALITY => "ECG signal quality",
         other => other,
@@ -74,7 +77,7 @@ pub fn show(name: &str, v: f64) -> String {
         signal::SYSTOLIC | signal::DIASTOLIC | signal::MEAN_PRESSURE | signal::ETCO2 => format!("{v:.0} mmHg"),
         signal::TEMPERATURE => format!("{v:.1} °C"),
         signal::GLUCOSE | signal::LACTATE => format!("{v:.1} mmol/L"),
-        signal::NEWS2 => format!("{v:.0}"),
+        signal::NEWS2 | signal::CONSCIOUSNESS => format!("{v:.0}"),
         signal::PLETH_QUALITY | signal::ECG_QUALITY => format!("{v:.2}"),
         signal::TRANSMIT_RATE | signal::RECEIVE_RATE => format!("{:.0} kB/s", v / 1000.0),
         signal::LATENCY => format!("{:.0} ms", v * 1000.0),

@@ -45,7 +45,7 @@ const fn spec(name: &'static str, floor: f64) -> SignalSpec {
 
 /// Floors follow each reading's noise in a bedside monitor: HR ±2 /min, SpO2 ±0.5 point, RR ±1,
 /// cuff pressure ±3–5 mmHg, temperature ±0.1 °C, lab assays a few percent.
-const PATIENT: [SignalSpec; 14] = [
+const PATIENT: [SignalSpec; 15] = [
     spec(signal::HEART_RATE, 2.0),
     spec(signal::PULSE_RATE, 2.0),
     spec(signal::SPO2, 0.005),
@@ -60,6 +60,7 @@ const PATIENT: [SignalSpec; 14] = [
     spec(signal::GLUCOSE, 0.3),
     spec(signal::LACTATE, 0.2),
     spec(signal::NEWS2, 1.0),
+    spec(signal::CONSCIOUSNESS, 1.0),
 ];
 const DEVICE: [SignalSpec; 2] = [spec(signal::TRANSMIT_RATE, 1_000.0), spec(signal::RECEIVE_RATE, 1_000.0)];
 const LINK: [SignalSpec; 6] = [

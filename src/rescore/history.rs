@@ -39,7 +39,13 @@ impl Naming {
     pub fn signal_of(&self, labels: &BTreeMap<String, String>) -> Option<String> {
         match self {
             Naming::One(signal) => Some(signal.clone()),
-            Naming::ByMetric(names) => labels.get("__name__").and_then(|n| names.get(n)).cloned(),
+            Naming::ByMetric(names) => {
+                let name = labels.get("__name__")?;
+                names
+                    .get(name)
+                    .or_else(|| names.iter().find(|(k, _)| selects(k, name, labels)).map(|(_, s)| s))
+                    .cloned()
+            }
             Naming::ByMetricAndLabel { names, label } => {
                 let signal = labels.get("__name__").and_then(|n| names.get(n))?;
                 let value = labels.get(label).filter(|v| !v.is_empty())?;
@@ -47,6 +53,15 @@ impl Naming {
             }
         }
     }
+}
+
+/// Whether `selector`, a metric name with one equality matcher (`m{label="value"}`), selects
+/// the series `name` with `labels`: one series of a family the query fetched whole.
+fn selects(selector: &str, name: &str, labels: &BTreeMap<String, String>) -> bool {
+    let Some((metric, rest)) = selector.split_once('{') else { return false };
+    let Some((label, value)) = rest.strip_suffix('}').and_then(|m| m.split_once('=')) else { return false };
+    let value = value.trim().trim_matches('"');
+    metric == name && labels.get(label.trim()).is_some_and(|v| v == value)
 }
 
 /// One query: a group of signals fetched in one request.
@@ -218,6 +233,25 @@ pub fn sample_like_query_range(raw: &Series, start_ms: i64, end_ms: i64, step_ms
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_series_is_named_by_its_metric_or_by_one_label_of_its_family() {
+        let naming = Naming::ByMetric(
+            [("m_total", "total"), ("m_part{part=\"b\"}", "b_part")]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .into(),
+        );
+        let series = |name: &str, part: Option<&str>| {
+            let mut l = BTreeMap::from([("__name__".to_string(), name.to_string())]);
+            l.extend(part.map(|p| ("part".to_string(), p.to_string())));
+            naming.signal_of(&l)
+        };
+        assert_eq!(series("m_total", None).as_deref(), Some("total"));
+        assert_eq!(series("m_part", Some("b")).as_deref(), Some("b_part"));
+        assert_eq!(series("m_part", Some("a")), None);
+        assert_eq!(series("m_part", None), None);
+        assert_eq!(series("other", Some("b")), None);
+    }
 
     fn request(end_ms: i64) -> HistoryRequest {
         HistoryRequest {

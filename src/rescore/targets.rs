@@ -67,6 +67,10 @@ pub struct TargetsConfig {
     /// (`ArrhythmiaAlarm: "arrhythmia:$type"`).
     #[serde(default)]
     pub focus: BTreeMap<String, String>,
+    /// Label values that name a signal by another name where a focus takes them (`$label`):
+    /// NEWS2's parameter names, such as `pulse: heart_rate`.
+    #[serde(default)]
+    pub signal_names: BTreeMap<String, String>,
 }
 
 impl Default for TargetsConfig {
@@ -134,6 +138,7 @@ struct Target {
 pub struct Targets {
     targets: Vec<Target>,
     focus: BTreeMap<String, String>,
+    signal_names: BTreeMap<String, String>,
 }
 
 /// What [`Targets::resolve`] gives for one alert.
@@ -199,7 +204,7 @@ impl Targets {
                 step: window("step", &t.step)?,
             });
         }
-        Ok(Self { targets, focus: config.focus.clone() })
+        Ok(Self { targets, focus: config.focus.clone(), signal_names: config.signal_names.clone() })
     }
 
     /// The entity, queries and focus for an alert; `None` when no target matches.
@@ -222,7 +227,7 @@ impl Targets {
             .collect();
         let alertname = label("alertname");
         let focus = match self.focus.get(alertname) {
-            Some(f) => Some(fill(f, labels, |v| v.to_owned())),
+            Some(f) => Some(fill(f, labels, |v| self.signal_names.get(v).cloned().unwrap_or_else(|| v.to_owned()))),
             None => focus_from_expression(target, generator_url),
         };
         let (lookback, step) = (target.lookback, target.step);
@@ -342,6 +347,20 @@ mod tests {
         let cluster = targets.resolve(&labels(&[("alertname", "X"), ("class", "cluster")]), "").unwrap();
         assert_eq!(cluster.entity, EntityKind::Cluster);
         assert!(targets.resolve(&labels(&[("alertname", "Watchdog")]), "").is_none());
+    }
+
+    #[test]
+    fn a_news2_parameter_alert_is_about_that_parameters_signal() {
+        let targets = Targets::new(&TargetsConfig::default()).unwrap();
+        let focus = |parameter: &str| {
+            let alert = [("alertname", "News2SingleParameter"), ("patient", "p1"), ("parameter", parameter)];
+            targets.resolve(&labels(&alert), "").unwrap().focus.unwrap()
+        };
+        assert_eq!(focus("pulse"), "heart_rate");
+        assert_eq!(focus("systolic_bp"), "systolic");
+        assert_eq!(focus("spo2"), "spo2");
+        assert_eq!(focus("respiration_rate"), "respiration_rate");
+        assert_eq!(focus("consciousness"), "consciousness");
     }
 
     #[test]

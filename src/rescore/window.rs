@@ -38,6 +38,9 @@ pub mod signal {
     pub const LACTATE: &str = "lactate";
     /// NEWS2 aggregate score.
     pub const NEWS2: &str = "news2";
+    /// NEWS2's consciousness score: 0 alert, 3 new confusion or responsive only to voice, pain or
+    /// nothing (ACVPU). A nurse's observation, which no sensor artifact can fake.
+    pub const CONSCIOUSNESS: &str = "consciousness";
     /// Bytes per second sent (device or link).
     pub const TRANSMIT_RATE: &str = "transmit_rate";
     /// Bytes per second received (device or link).

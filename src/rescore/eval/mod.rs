@@ -1,33 +1,44 @@
 //! The simulated evaluation: alerts as the repository's rules fire them, scored against ground truth.
 //!
-//! For each seed the default hospital runs in memory and is scraped every 5 s ([`stream`]). The
-//! simple threshold rules of `prometheus/rules/*.yml` ([`rules`]) are evaluated at every scrape
-//! with their `for`; an alert's `startsAt` is the evaluation at which it fired, as Prometheus
-//! sends it, and its window is its entity's last two hours up to then. Each alert is scored
-//! online, decided by the default policy and attributed to the event that caused it ([`truth`]).
-//! The anomaly models are trained on a seed outside the evaluated ones.
+//! For each seed the default hospital is simulated and its history evaluated by a real
+//! Prometheus running every alerting rule of `prometheus/rules/*.yml` ([`firings`]): an alert's
+//! `startsAt` is the evaluation at which it fired, as Prometheus sends it. A second pass of the
+//! simulation, scraped in memory every 5 s ([`stream`]), scores each alert on its entity's last
+//! two hours up to then, decides it by the policy and attributes it to the event that caused it
+//! ([`scoring`], [`truth`]). The anomaly models are trained on a seed outside the evaluated ones.
 //!
 //! [`alarms`] evaluates real ICU alarms (the PhysioNet/CinC Challenge 2015) through the same
 //! rescoring.
 
 pub mod alarm_plot;
 pub mod alarms;
+pub mod alerting;
+pub mod delays;
 pub mod events;
+pub mod firings;
+pub mod prometheus;
+mod recording;
 pub mod report;
 pub mod rules;
+pub mod scoring;
 pub mod stream;
 pub mod truth;
+pub mod tsdb;
 
 use crate::rescore::model::Fit;
 use crate::rescore::policy::{Decision, Policy};
-use crate::rescore::score::{EntityKind, Scorer, Subject};
+use crate::rescore::score::{EntityKind, Scorer};
 use crate::rescore::training::{self, STEP_MS, WINDOW_MS};
 use crate::sim::events::EventKind;
-use rules::{Func, Rule};
+use events::TrueEvent;
+use firings::{FiringsError, SeedFirings, Span};
+use prometheus::Tools;
+use rules::{RuleSet, RulesError};
+use scoring::Scored;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use stream::Recorder;
 use truth::Cause;
 
 /// What to evaluate.
@@ -44,7 +55,7 @@ pub struct EvalOptions {
 }
 
 /// Start of each evaluated day's warm-up: 2026-01-05 00:00 UTC (the day/night rhythm needs a date).
-const START_MS: i64 = 1_767_571_200_000;
+pub(crate) const START_MS: i64 = 1_767_571_200_000;
 
 /// One alert as fired, scored, decided and attributed.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,12 +68,18 @@ pub struct AlertRecord {
     pub severity: String,
     /// Entity kind.
     pub entity: EntityKind,
+    /// The entity (patient id, device, link, node; `cluster`).
+    pub key: String,
     /// `startsAt`, Unix ms.
     pub starts_at_ms: i64,
+    /// Resolved at, Unix ms; `None` if still firing at the end of the span.
+    pub ends_at_ms: Option<i64>,
     /// Ground truth.
     pub cause: Cause,
     /// The event behind it, if any.
     pub event: Option<EventKind>,
+    /// That event's id in the seed's ground truth.
+    pub event_id: Option<u64>,
     /// Score in [0, 1].
     pub score: f64,
     /// Artifact likelihood in [0, 1].
@@ -71,145 +88,107 @@ pub struct AlertRecord {
     pub decision: Decision,
     /// Still firing at the policy's re-escalation delay (a downgraded one is kept again).
     pub still_firing_at_reescalation: bool,
+    /// When the policy looks at it again, Unix ms.
+    pub reescalated_at_ms: i64,
     /// Time to extract, score and decide, ns.
     pub cost_ns: u64,
     /// The decision's reasons, joined, for reading.
     pub top_reason: String,
 }
 
-/// The alert rules' state for one series: active since, and the firing alert's record.
-#[derive(Debug, Clone, Copy, Default)]
-struct State {
-    since_ms: Option<i64>,
-    firing: Option<usize>,
-}
-
 /// The rule files of the repository.
 pub fn rules_dir() -> PathBuf {
-    let local = PathBuf::from("prometheus/rules");
-    if local.is_dir() {
+    repository_path("prometheus/rules")
+}
+
+/// The repository's Prometheus configuration (its global evaluation interval).
+pub fn prometheus_config() -> PathBuf {
+    repository_path("prometheus/prometheus.yml")
+}
+
+fn repository_path(relative: &str) -> PathBuf {
+    let local = PathBuf::from(relative);
+    if local.exists() {
         local
     } else {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("prometheus/rules")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
     }
 }
 
-/// Read a series through a rule's function at the recorder's current step.
-fn read(rec: &Recorder, id: usize, func: Func) -> Option<f64> {
-    let back = |ms: i64| (ms / rec.step_ms()) as u64;
-    match func {
-        Func::Value => rec.value(id, 0),
-        Func::Rate(ms) => Some((rec.value(id, 0)? - rec.value(id, back(ms))?) / (ms as f64 / 1000.0)),
-        Func::Increase(ms) => Some(rec.value(id, 0)? - rec.value(id, back(ms))?),
-    }
+/// The plain threshold rules wardwatch is measured against, in place of the clinical ones.
+pub fn baseline_dir() -> PathBuf {
+    repository_path("prometheus/baseline")
 }
 
-/// Evaluate one seed for `hours` after a two-hour warm-up; returns its alerts.
-pub fn evaluate_seed(seed: u64, hours: f64, rules: &[Rule], scorer: &Scorer, policy: &Policy) -> Vec<AlertRecord> {
-    let mut rec = Recorder::new(seed, START_MS, STEP_MS, WINDOW_MS);
-    let warm_up_steps = (WINDOW_MS / STEP_MS) as u64;
-    let steps = warm_up_steps + (hours * 3600.0 * 1000.0 / STEP_MS as f64).round() as u64;
-    let count_from = START_MS + WINDOW_MS;
-    // Per rule: (series id, which terms select it) and each one's state.
-    let mut matched: Vec<Vec<(usize, u32)>> = vec![Vec::new(); rules.len()];
-    let mut states: Vec<Vec<State>> = vec![Vec::new(); rules.len()];
-    let mut known = 0;
-    let mut out = Vec::new();
-    for _ in 0..steps {
-        rec.advance();
-        let now = rec.now_ms();
-        for id in known..rec.series.len() {
-            let s = &rec.series[id];
-            for (r, rule) in rules.iter().enumerate() {
-                let mask = rule
-                    .terms
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, t)| t.selects(&s.metric, &s.labels))
-                    .fold(0u32, |m, (i, _)| m | 1 << i);
-                if mask != 0 {
-                    matched[r].push((id, mask));
-                    states[r].push(State::default());
-                }
-            }
-        }
-        known = rec.series.len();
-        for (r, rule) in rules.iter().enumerate() {
-            for (j, &(id, mask)) in matched[r].iter().enumerate() {
-                let value = read(&rec, id, rule.terms[0].func);
-                let term =
-                    |(i, t): (usize, &rules::Comparison)| mask & (1 << i) != 0 && value.is_some_and(|v| t.holds(v));
-                let holds = if rule.all {
-                    rule.terms.iter().enumerate().all(term)
-                } else {
-                    rule.terms.iter().enumerate().any(term)
-                };
-                let st = &mut states[r][j];
-                if !holds {
-                    *st = State::default();
-                    continue;
-                }
-                let since = *st.since_ms.get_or_insert(now);
-                match st.firing {
-                    Some(k) if k < out.len() => {
-                        let a: &mut AlertRecord = &mut out[k];
-                        if now - a.starts_at_ms >= policy.reescalate_after.as_millis() as i64 {
-                            a.still_firing_at_reescalation = true;
-                        }
-                    }
-                    Some(_) => {}
-                    None if now - since >= rule.for_ms => {
-                        // Alerts that fire during the warm-up are followed but not counted.
-                        st.firing = Some(if now >= count_from { out.len() } else { usize::MAX });
-                        if now >= count_from {
-                            if let Some(a) = fire(&rec, id, rule, seed, scorer, policy) {
-                                out.push(a);
-                            } else {
-                                st.firing = Some(usize::MAX);
-                            }
-                        }
-                    }
-                    None => {}
-                }
-            }
-        }
-    }
-    out
+/// Groups without an `interval` evaluate at the repository's global evaluation interval.
+fn global_interval() -> Result<i64, RulesError> {
+    let config = prometheus_config();
+    let text = std::fs::read_to_string(&config).map_err(|source| RulesError::Read { path: config.clone(), source })?;
+    rules::evaluation_interval(&config.display().to_string(), &text)
 }
 
-/// Score, decide and attribute an alert firing now on series `id`.
-fn fire(rec: &Recorder, id: usize, rule: &Rule, seed: u64, scorer: &Scorer, policy: &Policy) -> Option<AlertRecord> {
-    let s = &rec.series[id];
-    let e = s.entity?;
-    let entity = &rec.entities[e];
-    let subject = Subject {
-        alertname: rule.name.clone(),
-        severity: rule.severity.clone(),
-        entity: entity.kind,
-        focus: s.signal.map(str::to_string),
-    };
-    let window = rec.window(e, WINDOW_MS);
-    let t0 = Instant::now();
-    let assessment = scorer.assess(&subject, &window);
-    let verdict = policy.decide(&subject, &assessment, Duration::ZERO);
-    let cost_ns = t0.elapsed().as_nanos() as u64;
-    let now = rec.now_ms();
-    let (cause, event) = truth::attribute(&rec.truth, entity.kind, &entity.key, s.signal.unwrap_or(""), now);
-    Some(AlertRecord {
-        seed,
-        rule: rule.name.clone(),
-        severity: rule.severity.clone(),
-        entity: entity.kind,
-        starts_at_ms: now,
-        cause,
-        event,
-        score: assessment.score,
-        artifact: assessment.artifact,
-        decision: verdict.decision,
-        still_firing_at_reescalation: false,
-        cost_ns,
-        top_reason: verdict.reasons.iter().map(|r| r.text.as_str()).collect::<Vec<_>>().join("; "),
+/// The repository's rules.
+pub fn load_rules() -> Result<RuleSet, RulesError> {
+    rules::load(&rules_dir(), global_interval()?)
+}
+
+/// The two rule sets the evaluation compares.
+#[derive(Debug, Clone)]
+pub struct RuleSets {
+    /// The repository's rules, whose alerts the sidecar rescores.
+    pub wardwatch: RuleSet,
+    /// The baseline: `prometheus/baseline/` in place of the same files of `prometheus/rules/`
+    /// (fixed thresholds for every patient), its alerts delivered as fired.
+    pub baseline: RuleSet,
+}
+
+/// The repository's rules and the baseline.
+pub fn load_rule_sets() -> Result<RuleSets, RulesError> {
+    let interval = global_interval()?;
+    Ok(RuleSets {
+        wardwatch: rules::load(&rules_dir(), interval)?,
+        baseline: rules::load_overlaid(&rules_dir(), Some(&baseline_dir()), interval)?,
     })
+}
+
+/// The span evaluated for a seed: a two-hour warm-up (the first alerts' windows), then `hours`.
+pub fn span(hours: f64) -> Span {
+    let steps = ((WINDOW_MS as f64 + hours * 3_600_000.0) / STEP_MS as f64).round() as u64;
+    Span { start_ms: START_MS, step_ms: STEP_MS, steps }
+}
+
+/// One seed evaluated: its firings (and their cost), the scored alerts and the scoring's time.
+#[derive(Debug, Clone)]
+pub struct SeedOutcome {
+    /// The firings of both rule sets and how they were produced.
+    pub firings: SeedFirings,
+    /// The counted firings of the repository's rules, scored and decided.
+    pub scored: Scored,
+    /// The counted firings of the baseline, attributed (their decisions are not used).
+    pub baseline: Scored,
+    /// The true events that began in the counted span.
+    pub events: Vec<TrueEvent>,
+    /// The scoring pass.
+    pub scoring: Duration,
+}
+
+/// Evaluate one seed for `hours` after a two-hour warm-up; alerts that fire during the warm-up
+/// are followed but not counted.
+pub async fn evaluate_seed(
+    seed: u64,
+    hours: f64,
+    sets: &RuleSets,
+    tools: &Tools,
+    scorer: &Scorer,
+    policy: &Policy,
+) -> Result<SeedOutcome, FiringsError> {
+    let span = span(hours);
+    let firings = firings::of_seed(seed, span, &[&sets.wardwatch, &sets.baseline], tools).await?;
+    let t = Instant::now();
+    let batches = [(&firings.firings[0][..], &sets.wardwatch), (&firings.firings[1][..], &sets.baseline)];
+    let pass = scoring::score(seed, span, START_MS + WINDOW_MS, &batches, scorer, policy);
+    let [scored, baseline]: [Scored; 2] = pass.scored.try_into().expect("one result per rule set");
+    Ok(SeedOutcome { firings, scored, baseline, events: pass.events, scoring: t.elapsed() })
 }
 
 /// A training seed outside `[first, first + n)`.
@@ -222,23 +201,101 @@ pub fn training_seed(first: u64, n: u64) -> u64 {
     }
 }
 
-/// Train on a seed outside the evaluated ones, then evaluate every seed.
-pub fn evaluate(options: &EvalOptions, rules: &[Rule], fit: Fit, label: &str) -> (Scorer, Vec<AlertRecord>) {
-    let scorer = training::train(training_seed(options.first_seed, options.seeds), fit, label);
-    let records = (options.first_seed..options.first_seed + options.seeds)
-        .flat_map(|seed| evaluate_seed(seed, options.hours, rules, &scorer, &options.policy))
-        .collect();
-    (scorer, records)
+/// Every seed's alerts and events together.
+#[derive(Debug, Clone, Default)]
+pub struct Evaluated {
+    /// The repository's alerts, scored and decided.
+    pub records: Vec<AlertRecord>,
+    /// The baseline's alerts.
+    pub baseline: Vec<AlertRecord>,
+    /// The repository's alerts that fired in the warm-up (not counted; some still firing later).
+    pub warm_up: Vec<AlertRecord>,
+    /// The same of the baseline.
+    pub baseline_warm_up: Vec<AlertRecord>,
+    /// The true events.
+    pub events: Vec<TrueEvent>,
 }
 
-/// `wardwatch-sidecar eval`: run the evaluation and print its figures.
-pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<()> {
-    let dir = rules_dir();
-    let (rules, skipped) = rules::load(&dir)?;
-    writeln!(out, "rules from {}: {} interpreted", dir.display(), rules.len())?;
-    for s in &skipped {
-        writeln!(out, "  skipped {}: {}", s.name, s.reason)?;
+impl Evaluated {
+    fn add(&mut self, outcome: SeedOutcome) {
+        self.records.extend(outcome.scored.records);
+        self.baseline.extend(outcome.baseline.records);
+        self.warm_up.extend(outcome.scored.warm_up);
+        self.baseline_warm_up.extend(outcome.baseline.warm_up);
+        self.events.extend(outcome.events);
     }
+}
+
+/// Train on a seed outside the evaluated ones, then evaluate every seed.
+pub async fn evaluate(
+    options: &EvalOptions,
+    sets: &RuleSets,
+    tools: &Tools,
+    fit: Fit,
+    label: &str,
+) -> Result<(Scorer, Evaluated), FiringsError> {
+    let scorer = training::train(training_seed(options.first_seed, options.seeds), fit, label);
+    let mut all = Evaluated::default();
+    for seed in options.first_seed..options.first_seed + options.seeds {
+        all.add(evaluate_seed(seed, options.hours, sets, tools, &scorer, &options.policy).await?);
+    }
+    Ok((scorer, all))
+}
+
+/// The rule set in one line: alerting rules by group interval, recording rules, substitutions.
+pub fn describe(rules: &RuleSet) -> String {
+    let mut by_interval: BTreeMap<i64, usize> = BTreeMap::new();
+    for r in &rules.alerts {
+        *by_interval.entry(r.interval_ms).or_default() += 1;
+    }
+    let intervals: Vec<String> =
+        by_interval.iter().map(|(ms, n)| format!("{n} every {} s", *ms as f64 / 1000.0)).collect();
+    let substituted = if rules.substitutions.is_empty() {
+        "none used by an alerting rule".to_string()
+    } else {
+        let pairs: Vec<String> = rules.substitutions.iter().map(|s| format!("{} in {}", s.record, s.alert)).collect();
+        format!("replaced by their expressions in {}", pairs.join(", "))
+    };
+    format!(
+        "{} alerting rules in {} groups ({}), all evaluated; {} recording rules, {substituted}",
+        rules.alerts.len(),
+        rules.groups,
+        intervals.join(", "),
+        rules.recording
+    )
+}
+
+/// One seed's costs in one line.
+fn timings(o: &SeedOutcome) -> String {
+    let (f, h) = (&o.firings, &o.firings.history);
+    let unscored: usize = o.scored.unscored.values().sum();
+    let unscored: usize = unscored + o.baseline.unscored.values().sum::<usize>();
+    format!(
+        "history of {} scrapes ({:.1}M samples, {} blocks) written in {:.1} s, imported in {:.1} s \
+         ({:.1} s together); Prometheus ready in {:.1} s; {} range queries in {:.1} s: {} firings; \
+         scored in {:.1} s ({unscored} counted firings name no entity)",
+        h.steps,
+        h.samples as f64 / 1e6,
+        h.pieces,
+        h.backfill.as_secs_f64(),
+        h.import.as_secs_f64(),
+        f.history_wall.as_secs_f64(),
+        f.startup.as_secs_f64(),
+        f.queries,
+        f.evaluation.as_secs_f64(),
+        f.firings.iter().map(Vec::len).sum::<usize>(),
+        o.scoring.as_secs_f64(),
+    )
+}
+
+/// `wardwatch-sidecar eval`: run the evaluation and print its figures; with `json`, write the
+/// event figures there too.
+pub async fn run(options: &EvalOptions, json: Option<&std::path::Path>, out: &mut dyn Write) -> anyhow::Result<()> {
+    let tools = Tools::locate()?;
+    let sets = load_rule_sets()?;
+    writeln!(out, "rules from {}: {}", rules_dir().display(), describe(&sets.wardwatch))?;
+    writeln!(out, "baseline with {} in place: {}", baseline_dir().display(), describe(&sets.baseline))?;
+    writeln!(out, "evaluated by {}", tools.version())?;
     let train_seed = training_seed(options.first_seed, options.seeds);
     let t0 = Instant::now();
     let (fit, label) = training::DEFAULT_MODEL;
@@ -249,16 +306,35 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<()> {
         scorer.version(),
         t0.elapsed().as_secs_f64()
     )?;
-    let policy = &options.policy;
-    let mut all = Vec::new();
+    let mut all = Evaluated::default();
+    let mut unscored: BTreeMap<String, usize> = BTreeMap::new();
     for seed in options.first_seed..options.first_seed + options.seeds {
         let t = Instant::now();
-        let records = evaluate_seed(seed, options.hours, &rules, &scorer, policy);
-        let f = report::Figures::of(&records, 1, options.hours);
-        writeln!(out, "seed {seed} ({:.1} s): {}", t.elapsed().as_secs_f64(), f.one_line())?;
+        let outcome = evaluate_seed(seed, options.hours, &sets, &tools, &scorer, &options.policy).await?;
+        let f = report::Figures::of(&outcome.scored.records, 1, options.hours);
+        writeln!(out, "seed {seed} ({:.1} s): {}", t.elapsed().as_secs_f64(), timings(&outcome))?;
+        writeln!(out, "  {}", f.one_line())?;
         out.flush()?;
-        all.extend(records);
+        for (rule, n) in &outcome.scored.unscored {
+            *unscored.entry(rule.clone()).or_default() += n;
+        }
+        all.add(outcome);
     }
-    report::write(out, &all, options)?;
+    for (rule, n) in &unscored {
+        writeln!(out, "not scored, no entity in the labels: {rule} ({n})")?;
+    }
+    report::write(out, &all.records, options)?;
+    let summary = summary(options, &all);
+    events::write(out, &summary, &all)?;
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&summary)?;
+        std::fs::write(path, text + "\n").map_err(|e| anyhow::anyhow!("--json {}: {e}", path.display()))?;
+    }
     Ok(())
+}
+
+/// The event figures of an evaluation.
+pub fn summary(options: &EvalOptions, all: &Evaluated) -> events::Summary {
+    let patient_days = f64::from(report::default_patients()) * options.seeds as f64 * options.hours / 24.0;
+    events::Summary::of((options.first_seed, options.seeds, options.hours), patient_days, all)
 }

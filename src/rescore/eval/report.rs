@@ -148,6 +148,12 @@ pub fn write(out: &mut dyn Write, records: &[AlertRecord], options: &EvalOptions
     for (k, (n, d)) in by_event {
         writeln!(out, "  {k:<18} {n:>6} ({d})")?;
     }
+    let mut again: BTreeMap<(&str, Cause), usize> = BTreeMap::new();
+    for r in records.iter().filter(|r| r.decision == Decision::Downgrade && r.still_firing_at_reescalation) {
+        *again.entry((r.rule.as_str(), r.cause)).or_default() += 1;
+    }
+    let again: Vec<String> = again.iter().map(|((rule, c), n)| format!("{rule} {} {n}", c.as_str())).collect();
+    writeln!(out, "\ndowngraded and still firing at the re-escalation delay, by rule and cause: {}", again.join(", "))?;
     let f = Figures::of(records, options.seeds, options.hours);
     let rekept = records.iter().filter(|r| r.decision == Decision::Downgrade && r.still_firing_at_reescalation).count();
     writeln!(

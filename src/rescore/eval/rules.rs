@@ -1,277 +1,392 @@
-//! The repository's alerting rules, read from `prometheus/rules/*.yml` and interpreted where they
-//! are simple threshold rules: `<selector> <op> <number>`, where the selector is a metric with
-//! label matchers (`=`, `!=`), optionally inside `rate(…[d])` or `increase(…[d])`, and several
-//! such comparisons on the same metric joined by `and` / `or`. Anything else is reported as
-//! skipped with the reason.
+//! The repository's rule files (`prometheus/rules/*.yml`), read as Prometheus reads them: groups
+//! with their `interval` (the global `evaluation_interval` when absent), alerting rules with
+//! `expr`, `for`, `keep_firing_for` and `labels`. Expressions are kept as text for Prometheus to
+//! evaluate; nothing here interprets PromQL.
+//!
+//! Recording rules are counted, not evaluated: their outputs exist only where a Prometheus has
+//! recorded them, never over a backfilled past. An alerting rule that uses one gets the recording
+//! rule's expression in its place (reported as a [`Substitution`]; `recording.rs`); a use that
+//! cannot be replaced so is an error that names both rules.
+//!
+//! Field names and defaults follow Prometheus' rule-file format
+//! (<https://prometheus.io/docs/prometheus/latest/configuration/recording_rules/>,
+//! <https://prometheus.io/docs/prometheus/latest/configuration/alerting_rules/>); unknown fields
+//! are errors, as Prometheus' strict YAML reading makes them.
 
+use super::recording::{substitute, Recording};
 use serde::Deserialize;
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-#[derive(Deserialize)]
-struct RuleFile {
-    groups: Vec<Group>,
+/// Prometheus' own default `global.evaluation_interval`, when the configuration gives none
+/// (<https://prometheus.io/docs/prometheus/latest/configuration/configuration/>).
+pub const PROMETHEUS_DEFAULT_EVALUATION_INTERVAL_MS: i64 = 60_000;
+
+/// Why the rule files cannot be evaluated.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    /// A file or directory could not be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A file is not a valid rule file (or configuration).
+    #[error("{file}: {source}")]
+    Yaml {
+        /// The file.
+        file: String,
+        /// What the YAML reader says.
+        source: serde_yaml::Error,
+    },
+    /// A rule's field is unusable.
+    #[error("{file}: {rule}: {reason}")]
+    Rule {
+        /// The file.
+        file: String,
+        /// The group and rule, e.g. `group wardwatch-cluster, rule NodeDiskFull`.
+        rule: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+}
+
+/// One alerting rule, ready for Prometheus to evaluate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRule {
+    /// `alert:` name.
+    pub name: String,
+    /// The rule file's name (e.g. `clinical.yml`).
+    pub file: String,
+    /// The group's name.
+    pub group: String,
+    /// The group's evaluation interval, ms.
+    pub interval_ms: i64,
+    /// The expression as evaluated (recording rules' outputs replaced by their expressions).
+    pub expr: String,
+    /// `for:`, ms (0 when absent).
+    pub for_ms: i64,
+    /// `keep_firing_for:`, ms (0 when absent).
+    pub keep_firing_for_ms: i64,
+    /// `labels:`, added to every alert of the rule.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl AlertRule {
+    /// The `severity` label (empty when the rule has none).
+    pub fn severity(&self) -> &str {
+        self.labels.get("severity").map_or("", String::as_str)
+    }
+}
+
+/// An alerting rule that used a recording rule's output, and got its expression instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Substitution {
+    /// The alerting rule.
+    pub alert: String,
+    /// The recording rule whose expression replaced its name.
+    pub record: String,
+}
+
+/// Every rule of the files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleSet {
+    /// Alerting rules, in file (sorted by name), group and rule order.
+    pub alerts: Vec<AlertRule>,
+    /// Rule groups.
+    pub groups: usize,
+    /// Recording rules.
+    pub recording: usize,
+    /// Recording rules' outputs replaced in alerting rules.
+    pub substitutions: Vec<Substitution>,
 }
 
 #[derive(Deserialize)]
-struct Group {
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    groups: Vec<RawGroup>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGroup {
+    name: String,
+    interval: Option<String>,
+    #[serde(default)]
+    limit: u64,
     rules: Vec<RawRule>,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawRule {
     alert: Option<String>,
+    record: Option<String>,
     expr: String,
     #[serde(rename = "for")]
     for_: Option<String>,
+    keep_firing_for: Option<String>,
     #[serde(default)]
-    labels: std::collections::BTreeMap<String, String>,
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    annotations: BTreeMap<String, String>,
 }
 
-/// A comparison operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    /// `<`
-    Lt,
-    /// `<=`
-    Le,
-    /// `>`
-    Gt,
-    /// `>=`
-    Ge,
-    /// `==`
-    Eq,
-    /// `!=`
-    Ne,
+#[derive(Deserialize)]
+struct Config {
+    #[serde(default)]
+    global: Global,
 }
 
-impl Op {
-    fn holds(self, a: f64, b: f64) -> bool {
-        match self {
-            Op::Lt => a < b,
-            Op::Le => a <= b,
-            Op::Gt => a > b,
-            Op::Ge => a >= b,
-            Op::Eq => a == b,
-            Op::Ne => a != b,
-        }
+#[derive(Deserialize, Default)]
+struct Global {
+    evaluation_interval: Option<String>,
+}
+
+/// A Prometheus duration (`1h30m`, `10s`, `0s`, `250ms`; units y w d h m s ms in that order,
+/// integers), in ms, as Prometheus' `model.ParseDuration` reads it
+/// (<https://prometheus.io/docs/prometheus/latest/configuration/configuration/#duration>).
+pub fn parse_duration(text: &str) -> Result<i64, String> {
+    const UNITS: [(&str, i64); 7] = [
+        ("y", 365 * 86_400_000),
+        ("w", 7 * 86_400_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ];
+    let bad = || format!("`{text}` is not a duration like 30s, 5m or 1h30m");
+    match text {
+        "" => return Err(bad()),
+        "0" => return Ok(0),
+        _ => {}
+    }
+    let (mut rest, mut total, mut next_unit) = (text, 0i64, 0usize);
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let n: i64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        let at = UNITS[next_unit..].iter().position(|(u, _)| *u == unit).ok_or_else(bad)? + next_unit;
+        total = n.checked_mul(UNITS[at].1).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
+        next_unit = at + 1;
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+/// `global.evaluation_interval` of a Prometheus configuration, ms (Prometheus' default when unset).
+pub fn evaluation_interval(file: &str, config_yaml: &str) -> Result<i64, RulesError> {
+    let config: Config =
+        serde_yaml::from_str(config_yaml).map_err(|source| RulesError::Yaml { file: file.to_string(), source })?;
+    match config.global.evaluation_interval {
+        None => Ok(PROMETHEUS_DEFAULT_EVALUATION_INTERVAL_MS),
+        Some(text) => parse_duration(&text).map_err(|reason| RulesError::Rule {
+            file: file.to_string(),
+            rule: "global.evaluation_interval".into(),
+            reason,
+        }),
     }
 }
 
-/// How the selected series is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Func {
-    /// The sample value.
-    Value,
-    /// `rate(x[d])`, per second over `d` ms.
-    Rate(i64),
-    /// `increase(x[d])` over `d` ms.
-    Increase(i64),
+/// Read every `*.yml` / `*.yaml` file of `dir` (sorted by name), groups without an `interval`
+/// evaluating every `default_interval_ms`.
+pub fn load(dir: &Path, default_interval_ms: i64) -> Result<RuleSet, RulesError> {
+    load_overlaid(dir, None, default_interval_ms)
 }
 
-/// One comparison: `func(metric{matchers}) op threshold`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Comparison {
-    /// How the series is read.
-    pub func: Func,
-    /// Metric name.
-    pub metric: String,
-    /// Label matchers: (label, must equal, value).
-    pub matchers: Vec<Matcher>,
-    /// Operator.
-    pub op: Op,
-    /// Threshold.
-    pub threshold: f64,
-}
-
-impl Comparison {
-    /// True when a series with these labels is selected.
-    pub fn selects(&self, metric: &str, labels: &[(String, String)]) -> bool {
-        metric == self.metric
-            && self.matchers.iter().all(|(l, eq, v)| {
-                let have = labels.iter().find(|(k, _)| k == l).map_or("", |(_, x)| x.as_str());
-                (have == v) == *eq
-            })
+/// As [`load`], with each file of `overlay` (if any) in place of the file of the same name in
+/// `dir`, or beside them when `dir` has none.
+pub fn load_overlaid(dir: &Path, overlay: Option<&Path>, default_interval_ms: i64) -> Result<RuleSet, RulesError> {
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    for d in std::iter::once(dir).chain(overlay) {
+        files.extend(read_rule_files(d)?);
     }
-
-    /// Whether the read value crosses the threshold.
-    pub fn holds(&self, value: f64) -> bool {
-        self.op.holds(value, self.threshold)
-    }
+    parse(&files.into_iter().collect::<Vec<_>>(), default_interval_ms)
 }
 
-/// An interpreted alerting rule.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rule {
-    /// `alert:` name.
-    pub name: String,
-    /// `labels.severity`.
-    pub severity: String,
-    /// `for:` in ms (0 when absent).
-    pub for_ms: i64,
-    /// The comparisons, all on one metric and function.
-    pub terms: Vec<Comparison>,
-    /// `true` when joined by `and` (all must hold), `false` for `or` (any).
-    pub all: bool,
-}
-
-/// A rule that could not be interpreted, with the reason.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Skipped {
-    /// `alert:` name.
-    pub name: String,
-    /// Why.
-    pub reason: String,
-}
-
-fn duration_ms(text: &str) -> Result<i64, String> {
-    crate::sim::events::parse_duration(text).map(|s| (s * 1000.0).round() as i64)
-}
-
-/// Split `text` at top-level occurrences of `sep` (outside braces, brackets and parentheses).
-fn split_top(text: &str, sep: &str) -> Vec<String> {
-    let (mut depth, mut parts, mut cur) = (0i32, Vec::new(), String::new());
-    let mut i = 0;
-    let bytes = text.as_bytes();
-    while i < bytes.len() {
-        let c = bytes[i] as char;
-        match c {
-            '{' | '[' | '(' => depth += 1,
-            '}' | ']' | ')' => depth -= 1,
-            _ => {}
-        }
-        if depth == 0 && text[i..].starts_with(sep) {
-            parts.push(cur.trim().to_string());
-            cur.clear();
-            i += sep.len();
-            continue;
-        }
-        cur.push(c);
-        i += 1;
-    }
-    parts.push(cur.trim().to_string());
-    parts
-}
-
-/// A label matcher: (label, must equal, value).
-type Matcher = (String, bool, String);
-
-fn parse_selector(text: &str) -> Result<(Func, String, Vec<Matcher>), String> {
-    let text = text.trim();
-    let (func, inner) = if let Some(rest) = text.strip_prefix("rate(").or_else(|| text.strip_prefix("increase(")) {
-        let body = rest.strip_suffix(')').ok_or("unbalanced parenthesis")?;
-        let (sel, range) = body.rsplit_once('[').ok_or("a range vector needs [d]")?;
-        let d = duration_ms(range.trim_end_matches(']'))?;
-        (if text.starts_with("rate(") { Func::Rate(d) } else { Func::Increase(d) }, sel)
-    } else {
-        (Func::Value, text)
+/// The rule files of `dir` as (file name, text).
+fn read_rule_files(dir: &Path) -> Result<Vec<(String, String)>, RulesError> {
+    let read_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RulesError::Read { path, source }
     };
-    let (metric, matchers) = match inner.split_once('{') {
-        Some((m, rest)) => (m, rest.strip_suffix('}').ok_or("unbalanced brace")?),
-        None => (inner, ""),
-    };
-    if metric.is_empty() || !metric.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(format!("`{inner}` is not a plain metric selector"));
-    }
-    let mut out = Vec::new();
-    for m in matchers.split(',').map(str::trim).filter(|m| !m.is_empty()) {
-        if m.contains("=~") || m.contains("!~") {
-            return Err("regular-expression matchers are not interpreted".into());
-        }
-        let (label, eq, value) = match m.split_once("!=") {
-            Some((l, v)) => (l, false, v),
-            None => {
-                let (l, v) = m.split_once('=').ok_or_else(|| format!("matcher `{m}`"))?;
-                (l, true, v)
-            }
-        };
-        out.push((label.trim().to_string(), eq, value.trim().trim_matches('"').to_string()));
-    }
-    Ok((func, metric.to_string(), out))
-}
-
-fn parse_comparison(text: &str) -> Result<Comparison, String> {
-    for (token, op) in [(">=", Op::Ge), ("<=", Op::Le), ("==", Op::Eq), ("!=", Op::Ne), (">", Op::Gt), ("<", Op::Lt)] {
-        let parts = split_top(text, token);
-        if parts.len() == 2 {
-            let threshold: f64 = parts[1]
-                .parse()
-                .map_err(|_| format!("`{}` is not a number (only `<selector> <op> <number>`)", parts[1]))?;
-            let (func, metric, matchers) = parse_selector(&parts[0])?;
-            return Ok(Comparison { func, metric, matchers, op, threshold });
-        }
-    }
-    Err(format!("`{text}` is not a comparison with a number"))
-}
-
-/// Interpret one rule's expression.
-pub fn interpret(name: &str, expr: &str, for_: Option<&str>, severity: &str) -> Result<Rule, String> {
-    let expr = expr.split_whitespace().collect::<Vec<_>>().join(" ");
-    let (parts, all) = match (split_top(&expr, " and "), split_top(&expr, " or ")) {
-        (a, o) if a.len() > 1 && o.len() > 1 => return Err("mixes `and` and `or`".into()),
-        (a, _) if a.len() > 1 => (a, true),
-        (_, o) => (o, false),
-    };
-    let terms = parts.iter().map(|p| parse_comparison(p)).collect::<Result<Vec<_>, _>>()?;
-    if terms.iter().any(|t| t.metric != terms[0].metric || t.func != terms[0].func) {
-        return Err("joins different metrics".into());
-    }
-    let for_ms = for_.map(duration_ms).transpose()?.unwrap_or(0);
-    Ok(Rule { name: name.to_string(), severity: severity.to_string(), for_ms, terms, all })
-}
-
-/// Read every `*.yml` rule file in `dir` (sorted by name): the interpreted rules and the skipped.
-pub fn load(dir: &Path) -> anyhow::Result<(Vec<Rule>, Vec<Skipped>)> {
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(read_err(dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
         .collect();
     paths.sort();
-    let (mut rules, mut skipped) = (Vec::new(), Vec::new());
+    let mut files = Vec::new();
     for path in paths {
-        let text = std::fs::read_to_string(&path)?;
-        let file: RuleFile = serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        for r in file.groups.into_iter().flat_map(|g| g.rules) {
-            let Some(name) = r.alert else { continue };
-            let severity = r.labels.get("severity").cloned().unwrap_or_default();
-            match interpret(&name, &r.expr, r.for_.as_deref(), &severity) {
-                Ok(rule) => rules.push(rule),
-                Err(reason) => skipped.push(Skipped { name, reason }),
+        let text = std::fs::read_to_string(&path).map_err(read_err(&path))?;
+        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        files.push((name, text));
+    }
+    Ok(files)
+}
+
+/// Read rule files given as (name, text).
+pub fn parse(files: &[(String, String)], default_interval_ms: i64) -> Result<RuleSet, RulesError> {
+    let mut set = RuleSet { alerts: Vec::new(), groups: 0, recording: 0, substitutions: Vec::new() };
+    let mut records = Vec::new();
+    for (file, text) in files {
+        let parsed: RuleFile =
+            serde_yaml::from_str(text).map_err(|source| RulesError::Yaml { file: file.clone(), source })?;
+        for g in parsed.groups {
+            set.groups += 1;
+            let err = |rule: &str, reason: String| RulesError::Rule {
+                file: file.clone(),
+                rule: format!("group {}, rule {rule}", g.name),
+                reason,
+            };
+            if g.limit != 0 {
+                return Err(err("-", "an alert `limit` is not modelled by the evaluation".into()));
+            }
+            let interval_ms = match &g.interval {
+                Some(text) => parse_duration(text).map_err(|r| err("-", format!("interval: {r}")))?,
+                None => default_interval_ms,
+            };
+            if interval_ms <= 0 {
+                return Err(err("-", "the interval must be positive".into()));
+            }
+            for r in g.rules {
+                match (r.alert, r.record) {
+                    (Some(name), None) => {
+                        let duration = |field: &str, v: &Option<String>| {
+                            v.as_deref().map_or(Ok(0), parse_duration).map_err(|e| err(&name, format!("{field}: {e}")))
+                        };
+                        let for_ms = duration("for", &r.for_)?;
+                        let keep_firing_for_ms = duration("keep_firing_for", &r.keep_firing_for)?;
+                        if let Some((l, _)) = r.labels.iter().find(|(_, v)| v.contains("{{")) {
+                            return Err(err(&name, format!("label `{l}` is a template, which is not expanded")));
+                        }
+                        set.alerts.push(AlertRule {
+                            name,
+                            file: file.clone(),
+                            group: g.name.clone(),
+                            interval_ms,
+                            expr: r.expr.trim().to_string(),
+                            for_ms,
+                            keep_firing_for_ms,
+                            labels: r.labels,
+                        });
+                    }
+                    (None, Some(name)) => {
+                        set.recording += 1;
+                        records.push(Recording {
+                            name,
+                            expr: r.expr.trim().to_string(),
+                            labelled: !r.labels.is_empty(),
+                        });
+                    }
+                    _ => return Err(err("?", "a rule needs exactly one of `alert` and `record`".into())),
+                }
             }
         }
     }
-    Ok((rules, skipped))
+    for alert in &mut set.alerts {
+        let (expr, used) = substitute(&alert.expr, &records).map_err(|reason| RulesError::Rule {
+            file: alert.file.clone(),
+            rule: format!("group {}, rule {}", alert.group, alert.name),
+            reason,
+        })?;
+        alert.expr = expr;
+        set.substitutions.extend(used.into_iter().map(|record| Substitution { alert: alert.name.clone(), record }));
+    }
+    Ok(set)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_simple_threshold_rule_is_interpreted_with_its_for_and_severity() {
-        let r = interpret("HypoxiaDetected", "wardwatch_patient_spo2_ratio < 0.90", Some("10s"), "critical").unwrap();
-        assert_eq!(r.for_ms, 10_000);
-        assert_eq!(r.terms[0].op, Op::Lt);
-        assert!(r.terms[0].holds(0.89) && !r.terms[0].holds(0.90));
+    fn one(text: &str) -> Result<RuleSet, RulesError> {
+        parse(&[("t.yml".to_string(), text.to_string())], 15_000)
     }
 
     #[test]
-    fn matchers_rates_and_joins_on_one_metric_are_interpreted() {
-        let r = interpret("L", "m{tier=\"wan\"} > 0.12 or m{tier!=\"wan\"} > 0.02", None, "warning").unwrap();
-        assert!(!r.all && r.terms.len() == 2);
-        let wan = vec![("tier".to_string(), "wan".to_string())];
-        assert!(r.terms[0].selects("m", &wan) && !r.terms[1].selects("m", &wan));
-        let r = interpret("U", "rate(x_total[2m]) > 1e6", Some("2m"), "critical").unwrap();
-        assert_eq!(r.terms[0].func, Func::Rate(120_000));
-        let r = interpret("N", "n >= 5 and n < 7", None, "warning").unwrap();
-        assert!(r.all);
+    fn durations_read_as_prometheus_reads_them() {
+        assert_eq!(parse_duration("10s"), Ok(10_000));
+        assert_eq!(parse_duration("1h30m"), Ok(5_400_000));
+        assert_eq!(parse_duration("0s"), Ok(0));
+        assert_eq!(parse_duration("0"), Ok(0));
+        assert_eq!(parse_duration("250ms"), Ok(250));
+        assert_eq!(parse_duration("1d2h"), Ok(93_600_000));
+        for bad in ["", "10", "1.5m", "30m1h", "5x", "m", "1s1s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
-    fn what_is_not_a_simple_threshold_is_skipped_with_a_reason() {
-        assert!(interpret("P", "predict_linear(m[1h], 3600) > 1", None, "w").is_err());
-        assert!(interpret("J", "up{job=~\"w.*\"} == 0", None, "w").unwrap_err().contains("regular"));
-        assert!(interpret("D", "a > 1 or b > 2", None, "w").unwrap_err().contains("different"));
-        assert!(interpret("V", "a > b", None, "w").is_err());
+    fn groups_give_their_interval_or_the_global_one_and_rules_their_for_and_labels() {
+        let set = one("groups:
+  - name: fast
+    interval: 5s
+    rules:
+      - alert: Low
+        expr: |
+          m < 1
+        for: 10s
+        keep_firing_for: 1m
+        labels: {severity: critical, class: clinical}
+        annotations: {summary: low}
+      - record: r:m:max
+        expr: max(m)
+  - name: slow
+    rules:
+      - alert: High
+        expr: m > 9
+")
+        .unwrap();
+        assert_eq!((set.groups, set.recording, set.alerts.len()), (2, 1, 2));
+        let low = &set.alerts[0];
+        assert_eq!((low.interval_ms, low.for_ms, low.keep_firing_for_ms), (5_000, 10_000, 60_000));
+        assert_eq!((low.expr.as_str(), low.severity(), low.group.as_str()), ("m < 1", "critical", "fast"));
+        let high = &set.alerts[1];
+        assert_eq!((high.interval_ms, high.for_ms, high.severity()), (15_000, 0, ""));
+        assert!(set.substitutions.is_empty());
+    }
+
+    #[test]
+    fn the_global_evaluation_interval_is_read_with_prometheus_default() {
+        assert_eq!(evaluation_interval("p.yml", "global:\n  evaluation_interval: 15s\n").unwrap(), 15_000);
+        assert_eq!(evaluation_interval("p.yml", "scrape_configs: []\n").unwrap(), 60_000);
+        assert!(evaluation_interval("p.yml", "global:\n  evaluation_interval: soon\n").is_err());
+    }
+
+    #[test]
+    fn unknown_fields_bad_durations_and_templated_labels_are_errors_naming_the_rule() {
+        let e = one("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: m\n        fro: 1m\n");
+        assert!(e.unwrap_err().to_string().contains("fro"));
+        let e = one("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: m\n        for: 1 min\n");
+        assert!(e.unwrap_err().to_string().contains("group g, rule A: for"));
+        let e = one("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: m\n        labels: {x: '{{ $value }}'}\n");
+        assert!(e.unwrap_err().to_string().contains("template"));
+    }
+
+    #[test]
+    fn the_repository_rules_all_read() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("prometheus/rules");
+        let set = load(&dir, 15_000).unwrap();
+        assert!(set.alerts.len() >= 40 && set.recording > 0, "{} alerts", set.alerts.len());
+        let hypoxia = |set: &RuleSet| {
+            let r = set.alerts.iter().find(|r| r.name == "HypoxiaDetected").expect("the SpO2 rule");
+            (r.interval_ms, r.for_ms, r.expr.contains("alarm_low"))
+        };
+        assert_eq!(hypoxia(&set), (5_000, 15_000, true), "against each patient's own limit, for 15 s");
+        assert!(set.alerts.iter().all(|r| r.interval_ms > 0 && !r.expr.is_empty()));
+        let baseline = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("prometheus/baseline");
+        let plain = load_overlaid(&dir, Some(&baseline), 15_000).unwrap();
+        assert_eq!(hypoxia(&plain), (5_000, 10_000, false), "the baseline: one limit, 10 s");
+        let infra =
+            |set: &RuleSet| set.alerts.iter().filter(|r| r.labels.get("class").is_none_or(|c| c != "clinical")).count();
+        assert_eq!(infra(&plain), infra(&set), "the baseline keeps the infrastructure rules");
+        assert!(infra(&set) > 5);
     }
 }

@@ -12,17 +12,16 @@ use crate::sim::Simulation;
 use std::collections::HashMap;
 
 /// Families that carry no entity signal (or the ground truth itself, which scoring must not see).
-const SKIPPED_PREFIXES: [&str; 4] = [
-    "wardwatch_simulat",
-    "wardwatch_ward_",
-    "wardwatch_patient_news2_parameter_score",
-    "wardwatch_network_link_capacity",
-];
+const SKIPPED_PREFIXES: [&str; 3] = ["wardwatch_simulat", "wardwatch_ward_", "wardwatch_network_link_capacity"];
 
-/// The entity signal a metric family carries, and whether it is a counter (read as a rate).
-fn signal_of(metric: &str) -> Option<(&'static str, bool)> {
+/// The entity signal a series carries, and whether it is a counter (read as a rate).
+fn signal_of(metric: &str, labels: &[(String, String)]) -> Option<(&'static str, bool)> {
     use signal::*;
     let s = match metric {
+        "wardwatch_patient_news2_parameter_score" => {
+            let consciousness = labels.iter().any(|(k, v)| k == "parameter" && v == "consciousness");
+            return consciousness.then_some((CONSCIOUSNESS, false));
+        }
         "wardwatch_patient_heart_rate_beats_per_minute" => (HEART_RATE, false),
         "wardwatch_patient_pulse_rate_beats_per_minute" => (PULSE_RATE, false),
         "wardwatch_patient_spo2_ratio" => (SPO2, false),
@@ -104,6 +103,13 @@ pub struct EntityInfo {
     pub signals: Vec<(&'static str, usize, bool)>,
 }
 
+/// The embedded default hospital with `seed`, its clock at `start_ms`: what the [`Recorder`]
+/// scrapes, and what a backfill of the same seed must write.
+pub fn simulation(seed: u64, start_ms: i64) -> Simulation {
+    let cfg = HospitalConfig::embedded_default();
+    Simulation::new(&cfg, seed, start_ms as f64 / 1000.0, &[]).expect("no scenario, no unknown target")
+}
+
 /// The simulation, scraped every step into rolling buffers.
 pub struct Recorder {
     sim: Simulation,
@@ -130,10 +136,8 @@ impl Recorder {
     /// The default hospital with `seed`, starting at `start_ms`, scraped every `step_ms`, keeping
     /// `keep_ms` of history per series.
     pub fn new(seed: u64, start_ms: i64, step_ms: i64, keep_ms: i64) -> Self {
-        let cfg = HospitalConfig::embedded_default();
-        let sim = Simulation::new(&cfg, seed, start_ms as f64 / 1000.0, &[]).expect("no scenario, no unknown target");
         Self {
-            sim,
+            sim: simulation(seed, start_ms),
             step_ms,
             start_ms,
             capacity: (keep_ms / step_ms) as usize + 1,
@@ -149,6 +153,11 @@ impl Recorder {
             truth: Vec::new(),
             scratch: Vec::with_capacity(1 << 20),
         }
+    }
+
+    /// The simulation being scraped (its ground truth is not for scoring, only for judging).
+    pub fn simulation(&self) -> &Simulation {
+        &self.sim
     }
 
     /// Current time, Unix ms.
@@ -211,7 +220,7 @@ impl Recorder {
     fn register(&mut self, key: &str) -> usize {
         let (metric, labels) = parse_key(key);
         let id = self.series.len();
-        let sig = signal_of(&metric);
+        let sig = signal_of(&metric, &labels);
         let entity = entity_of(&metric, &labels).filter(|_| sig.is_some()).map(|(kind, name)| {
             let next = self.entities.len();
             let e = *self.entity_index.entry((kind, name.clone())).or_insert(next);
@@ -234,6 +243,11 @@ impl Recorder {
         self.index.insert(key.into(), id);
         self.keys.push(key.into());
         id
+    }
+
+    /// The entity of `kind` named `key` (a patient id, device, link or node; `cluster`), once seen.
+    pub fn entity(&self, kind: EntityKind, key: &str) -> Option<usize> {
+        self.entity_index.get(&(kind, key.to_string())).copied()
     }
 
     /// Value of series `id` `back` steps ago (0 = now), if still buffered.

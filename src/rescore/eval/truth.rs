@@ -44,10 +44,11 @@ fn acts_on(kind: EventKind, focus: &str) -> bool {
     }
     match kind {
         Sepsis => true,
-        Hypoxia => [SPO2, RESPIRATION_RATE, HEART_RATE, PULSE_RATE, ETCO2].contains(&focus),
+        // Severe hypoxaemia (SpO2 under 80%) and hypoglycaemia (under 2.8 mmol/L) confuse.
+        Hypoxia => [SPO2, RESPIRATION_RATE, HEART_RATE, PULSE_RATE, ETCO2, CONSCIOUSNESS].contains(&focus),
         Tachyarrhythmia => [HEART_RATE, PULSE_RATE, SYSTOLIC, DIASTOLIC, MEAN_PRESSURE].contains(&focus),
         Hypotension => [SYSTOLIC, DIASTOLIC, MEAN_PRESSURE, HEART_RATE, PULSE_RATE, LACTATE].contains(&focus),
-        Hypoglycaemia => [GLUCOSE, HEART_RATE, PULSE_RATE].contains(&focus),
+        Hypoglycaemia => [GLUCOSE, HEART_RATE, PULSE_RATE, CONSCIOUSNESS].contains(&focus),
         Spo2Motion | Spo2ProbeOff => [SPO2, PULSE_RATE, PLETH_QUALITY].contains(&focus),
         EcgLeadOff => [HEART_RATE, ECG_QUALITY, ST_DEVIATION].contains(&focus),
         BpCuffError => [SYSTOLIC, DIASTOLIC, MEAN_PRESSURE].contains(&focus),
@@ -68,16 +69,16 @@ fn entity_label(kind: EntityKind) -> &'static str {
 }
 
 /// The cause of an alert on entity `key` of `kind`, about `focus`, starting at `at_ms`, and the
-/// event kind behind it.
-pub fn attribute(
-    truth: &[GroundTruth],
+/// event behind it.
+pub fn attribute<'a>(
+    truth: &'a [GroundTruth],
     kind: EntityKind,
     key: &str,
     focus: &str,
     at_ms: i64,
-) -> (Cause, Option<EventKind>) {
+) -> (Cause, Option<&'a GroundTruth>) {
     let label = entity_label(kind);
-    let mut best: Option<(Cause, EventKind)> = None;
+    let mut best: Option<(Cause, &GroundTruth)> = None;
     for e in truth {
         let (start, end) = (e.start.timestamp_millis(), e.end.timestamp_millis());
         if start > at_ms || end + GRACE_MS < at_ms || e.entity.get(label).map(String::as_str) != Some(key) {
@@ -92,11 +93,11 @@ pub fn attribute(
         // Artifact before deterioration (see the module documentation).
         let rank = |c: Cause| if c == Cause::Artifact { 0 } else { 1 };
         if best.is_none_or(|(b, _)| rank(cause) < rank(b)) {
-            best = Some((cause, e.kind));
+            best = Some((cause, e));
         }
     }
     match best {
-        Some((c, k)) => (c, Some(k)),
+        Some((c, e)) => (c, Some(e)),
         None => (Cause::Unattributed, None),
     }
 }
