@@ -76,7 +76,7 @@ fn replaying_an_alert_on_the_same_window_gives_the_same_assessment_and_decision(
 }
 
 #[tokio::test]
-async fn a_longer_for_never_fires_more_and_never_alerts_sooner() {
+async fn a_longer_for_never_fires_more_alerts() {
     if common::require_tool("prometheus").is_none() || common::require_tool("promtool").is_none() {
         return;
     }

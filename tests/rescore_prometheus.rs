@@ -128,7 +128,8 @@ async fn raw_history(url: &str, patient: &str, at: DateTime<Utc>) -> InMemorySou
     let targets = Targets::new(&TargetsConfig::default()).unwrap();
     let labels = [("patient".to_string(), patient.to_string())].into_iter().collect();
     let resolved = targets.resolve(&labels, "").unwrap();
-    let Naming::ByMetric(names) = &resolved.groups[0].naming else { panic!("patient signals by metric") };
+    let naming = &resolved.groups[0].naming;
+    assert!(matches!(naming, Naming::ByMetric(_)), "patient signals by metric");
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let query = format!("{{__name__=~\"wardwatch_patient_.+\",patient=\"{patient}\"}}[2h10m]");
     let params = [("query", query), ("time", format!("{:.3}", at.timestamp_millis() as f64 / 1000.0))];
@@ -136,10 +137,16 @@ async fn raw_history(url: &str, patient: &str, at: DateTime<Utc>) -> InMemorySou
         client.post(format!("{url}/api/v1/query")).form(&params).send().await.unwrap().json().await.unwrap();
     let mut source = InMemorySource::new();
     for series in v["data"]["result"].as_array().unwrap() {
-        let Some(signal) = series["metric"]["__name__"].as_str().and_then(|n| names.get(n)) else { continue };
+        let labels: std::collections::BTreeMap<String, String> = series["metric"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .collect();
+        let Some(signal) = naming.signal_of(&labels) else { continue };
         for p in series["values"].as_array().unwrap() {
             let t = (p[0].as_f64().unwrap() * 1000.0).round() as i64;
-            source.push(&resolved.key, signal, t, p[1].as_str().unwrap().parse().unwrap());
+            source.push(&resolved.key, &signal, t, p[1].as_str().unwrap().parse().unwrap());
         }
     }
     source
