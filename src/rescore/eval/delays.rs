@@ -112,7 +112,7 @@ pub async fn sweep(options: &EvalOptions, rules: &RuleSet, tools: &Tools) -> any
 /// Print the sweep: per rule, per `for`, false alerts per patient-day, true events alerted and
 /// the median seconds added.
 pub fn write(out: &mut dyn Write, options: &EvalOptions, sweep: &[RuleDelays]) -> std::io::Result<()> {
-    let patient_days = f64::from(report::default_patients()) * options.seeds as f64 * options.hours / 24.0;
+    let patient_days = report::patient_days(options.seeds, options.hours);
     writeln!(
         out,
         "what each `for` costs, {} seeds x {} h from seed {} ({patient_days:.0} patient-days): false alerts per \

@@ -343,17 +343,15 @@ impl Summary {
             .filter(|r| r.decision == Decision::Downgrade && r.still_firing_at_reescalation)
             .count();
         let artifacts: Vec<_> = records.iter().filter(|r| r.cause == Cause::Artifact).collect();
+        let our_outcomes = outcomes(events, &ours);
         Self {
             first_seed,
             seeds,
             hours,
             patient_days,
-            wardwatch: EventFigures::of(&outcomes(events, &ours), &ours, patient_days),
+            wardwatch: EventFigures::of(&our_outcomes, &ours, patient_days),
             in_progress_at_end: events.iter().filter(|e| e.in_progress_at_end()).count(),
-            already_alarming: outcomes(events, &ours)
-                .iter()
-                .filter(|o| o.event.required() && o.already_alarming)
-                .count(),
+            already_alarming: our_outcomes.iter().filter(|o| o.event.required() && o.already_alarming).count(),
             baseline: EventFigures::of(&outcomes(events, &theirs), &theirs, patient_days),
             wardwatch_false_reescalated_per_patient_day: reescalated_false as f64 / patient_days,
             artifact_alerts: artifacts.len(),

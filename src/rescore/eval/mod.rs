@@ -335,6 +335,6 @@ pub async fn run(options: &EvalOptions, json: Option<&std::path::Path>, out: &mu
 
 /// The event figures of an evaluation.
 pub fn summary(options: &EvalOptions, all: &Evaluated) -> events::Summary {
-    let patient_days = f64::from(report::default_patients()) * options.seeds as f64 * options.hours / 24.0;
+    let patient_days = report::patient_days(options.seeds, options.hours);
     events::Summary::of((options.first_seed, options.seeds, options.hours), patient_days, all)
 }

@@ -16,6 +16,11 @@ pub fn default_patients() -> u32 {
     HospitalConfig::embedded_default().wards().map(|w| w.patients.unwrap_or(w.beds)).sum()
 }
 
+/// Patients × days of `seeds` runs of `hours` each of the default hospital.
+pub fn patient_days(seeds: u64, hours: f64) -> f64 {
+    f64::from(default_patients()) * seeds as f64 * hours / 24.0
+}
+
 /// ROC-AUC of `positives` against `negatives` (Mann–Whitney, ties count half); NaN if either is empty.
 pub fn roc_auc(positives: &[f64], negatives: &[f64]) -> f64 {
     if positives.is_empty() || negatives.is_empty() {
@@ -76,7 +81,7 @@ impl Figures {
         let critical: Vec<_> = trues.iter().filter(|r| r.severity == "critical").collect();
         let artifacts: Vec<_> = by(Cause::Artifact).collect();
         let unattributed: Vec<_> = by(Cause::Unattributed).collect();
-        let patient_days = f64::from(default_patients()) * seeds as f64 * hours / 24.0;
+        let patient_days = patient_days(seeds, hours);
         let false_patient: Vec<_> =
             records.iter().filter(|r| r.cause != Cause::True && r.entity == EntityKind::Patient).collect();
         let mut costs: Vec<u64> = records.iter().map(|r| r.cost_ns).collect();
