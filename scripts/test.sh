@@ -14,9 +14,14 @@ export PATH="$ROOT/.venv-test/bin:$PATH"
 # In CI, integration tests must fail (not skip) when a tool is missing.
 if [ -n "${CI:-}" ]; then
     export WARDWATCH_REQUIRE_TOOLS=1
+    # A build from scratch gains nothing from incremental state, which only takes disk.
+    export CARGO_INCREMENTAL=0
 fi
 
 step() { printf '\n==> %s\n' "$*"; }
+
+# A full disk fails the build with an error far from its cause: say how much room there is.
+df -h . | sed 's/^/disk: /'
 
 # Tests write into temporary directories only: what the run leaves in the work tree (tracked,
 # untracked or ignored, outside target/ and .venv-test/) is compared before and after.
