@@ -146,9 +146,12 @@ async fn a_likely_artifact_reaches_slack_at_once_and_email_only_if_it_persists()
     assert!(email.received().is_empty(), "email is held while the alert may be an artifact");
     assert_eq!(running.channels["file"].received().len(), 1);
     eventually(Duration::from_secs(8), "email gets it once it persists", || !email.received().is_empty()).await;
+    // Rescored at its re-escalation time, the reading is still implausible: a technical notice.
     let later = &email.received()[0];
-    assert_eq!(decision_of(later), Some(Decision::Keep));
-    assert!(later.scoring.line().starts_with("re-escalated"), "{}", later.scoring.line());
+    assert_eq!(decision_of(later), Some(Decision::Downgrade));
+    assert_eq!(later.scoring.tag(), Some("technical: check the sensor"));
+    assert!(later.scoring.line().starts_with("technical notice"), "{}", later.scoring.line());
+    assert!(later.scoring.line().contains("check the sensor"), "{}", later.scoring.line());
     assert!(starts_at + chrono::Duration::seconds(2) <= chrono::Utc::now(), "not before reescalate_after");
     eventually(Duration::from_secs(2), "the queue empties", || running.sidecar.queue.depth() == 0).await;
     assert_eq!(slack.received().len(), 1, "slack is not sent twice");
@@ -161,7 +164,8 @@ async fn a_likely_artifact_reaches_slack_at_once_and_email_only_if_it_persists()
     assert_eq!(decisions.len(), 2, "the decision and the re-escalation are audited: {audit}");
     assert_eq!(decisions[0]["decision"], "downgrade");
     assert_eq!(decisions[0]["window"]["end_ms"], starts_at.timestamp_millis(), "the window ends at startsAt");
-    assert_eq!(decisions[1]["decision"], "keep");
+    assert_eq!(decisions[1]["decision"], "downgrade", "a technical notice: {audit}");
+    assert!(decisions[1]["reasons"][0].as_str().unwrap().contains("still a likely artifact"), "{audit}");
 }
 
 #[tokio::test]

@@ -44,6 +44,10 @@ pub struct GroupVerdict {
     /// Set when a downgraded alert was still firing at its re-escalation time.
     #[serde(default)]
     pub reescalated: bool,
+    /// Set when, re-escalated, it was still a likely artifact: a technical notice (check the
+    /// sensor), not a physiological alarm.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub technical: bool,
 }
 
 impl Scoring {
@@ -56,9 +60,11 @@ impl Scoring {
     }
 
     /// A short tag for subjects and headers: `ESCALATED`, `likely artifact`, `not actionable`
-    /// (downgraded without artifact evidence), or none.
+    /// (downgraded without artifact evidence), `technical: check the sensor`, or none.
     pub fn tag(&self) -> Option<&'static str> {
         match self {
+            Scoring::Scored(v) if v.technical => Some("technical: check the sensor"),
+            Scoring::Scored(v) if v.reescalated && v.decision == Decision::Escalate => Some("ESCALATED"),
             Scoring::Scored(v) if v.reescalated => None,
             Scoring::Scored(v) => match v.decision {
                 Decision::Escalate => Some("ESCALATED"),
@@ -76,6 +82,7 @@ impl Scoring {
             Scoring::Unscored { reason } => format!("unscored: {reason}"),
             Scoring::Scored(v) => {
                 let decision = match (v.decision, v.reescalated) {
+                    _ if v.technical => "technical notice: still firing, still a likely artifact",
                     (_, true) => "re-escalated: still firing after it was downgraded as a likely artifact",
                     (Decision::Escalate, _) => "escalated",
                     (Decision::Keep, _) => "kept",

@@ -7,7 +7,7 @@
 
 use super::audit::{AuditEntry, WindowSpan};
 use super::history::{HistoryRequest, HistorySource, Naming, SignalGroup};
-use super::policy::{Decision, Policy, Verdict};
+use super::policy::{Decision, Policy, Recheck, Verdict};
 use super::score::{Assessment, Features, Scorer, Subject};
 use super::targets::{promql_string, Targets};
 use super::window::Window;
@@ -176,6 +176,17 @@ impl Rescorer {
     }
 
     async fn score(&self, alert: &Alert, firing_for: Duration) -> Result<Scored, (Failure, String)> {
+        let (subject, assessment, entity, window) = self.assess(alert, alert.starts_at).await?;
+        let verdict = self.policy.decide(&subject, &assessment, firing_for);
+        Ok(Scored { entity, window, assessment, verdict, model_version: self.model.version() })
+    }
+
+    /// Assess `alert` on its entity's history up to `end`.
+    async fn assess(
+        &self,
+        alert: &Alert,
+        end: DateTime<Utc>,
+    ) -> Result<(Subject, Assessment, String, WindowSpan), (Failure, String)> {
         let alertname = alert.labels.get("alertname").map_or("", String::as_str);
         let Some(target) = self.targets.resolve(&alert.labels, &alert.generator_url) else {
             return Err((Failure::NoTarget, format!("no rescoring target matches alert {alertname}")));
@@ -183,7 +194,7 @@ impl Rescorer {
         let request = HistoryRequest {
             entity: target.key.clone(),
             groups: target.groups,
-            end_ms: alert.starts_at.timestamp_millis(),
+            end_ms: end.timestamp_millis(),
             lookback: target.lookback.unwrap_or(self.lookback),
             step: target.step.unwrap_or(self.step),
         };
@@ -201,14 +212,28 @@ impl Rescorer {
         let subject = subject(&alert.labels, target.entity, target.focus);
         let assessment =
             self.model.assess(&subject, &window).map_err(|e| (Failure::Model, format!("model failed: {e}")))?;
-        let verdict = self.policy.decide(&subject, &assessment, firing_for);
         let span = WindowSpan {
             start_ms: window.start_ms,
             end_ms: window.end_ms,
             step_ms: window.step_ms,
             signals: window.signals.len(),
         };
-        Ok(Scored { entity: target.key, window: span, assessment, verdict, model_version: self.model.version() })
+        Ok((subject, assessment, target.key, span))
+    }
+
+    /// Look again at downgraded alerts still firing at their re-escalation time `at`, each on its
+    /// history up to `at` ([`Policy::recheck`]): the rechecks with the assessments behind them,
+    /// or why one could not be scored. Replaying it at the same `at` gives the same answer.
+    pub async fn recheck(&self, alerts: &[Alert], at: DateTime<Utc>) -> Vec<Result<(Recheck, Assessment), String>> {
+        let futures = alerts.iter().map(|a| async move {
+            let firing_for = (at - a.starts_at).to_std().unwrap_or_default();
+            match tokio::time::timeout(self.budget, self.assess(a, at)).await {
+                Ok(Ok((_, assessment, _, _))) => Ok((self.policy.recheck(&assessment, firing_for), assessment)),
+                Ok(Err((_, why))) => Err(why),
+                Err(_) => Err(format!("history not read within the {:?} budget", self.budget)),
+            }
+        });
+        futures_util::future::join_all(futures).await
     }
 
     /// Rescore every alert of a notification side by side. Firing alerts are judged on how long
@@ -293,6 +318,7 @@ pub fn summarise(outcomes: &[AlertOutcome]) -> Scoring {
         alert: alert_label(&outcome.labels),
         unscored,
         reescalated: false,
+        technical: false,
     }))
 }
 

@@ -5,6 +5,12 @@
 //! downgraded: a per-severity floor, the requirement that the score itself be low (and, unless
 //! [`Policy::routine_critical`] is on, that a critical alert show positive artifact evidence), and
 //! re-escalation of an alert that is still firing after [`Policy::reescalate_after`].
+//!
+//! At its re-escalation time a downgraded alert still firing is looked at again on its history
+//! up to then ([`Policy::recheck`]). If the evidence of an artifact still holds, the patient's
+//! readings are lost rather than dangerous: the held channels get a *technical* notice ("check
+//! the sensor"), the distinction IEC 60601-1-8 draws between technical and physiological alarm
+//! conditions. Otherwise it goes out again at full priority, escalated if it now scores so.
 
 use super::score::{Assessment, Reason, Subject};
 use serde::{Deserialize, Serialize};
@@ -102,6 +108,22 @@ pub struct Policy {
     /// Default `5m`; it must be shorter than `queue.stale_after`, as held channels wait in the queue.
     #[serde(with = "duration_text")]
     pub reescalate_after: Duration,
+    /// Whether a downgraded alert still firing at `reescalate_after` and, rescored on its history
+    /// up to then, still a likely artifact goes out as a technical notice (sensor problem) rather
+    /// than at full priority. Default `true`; `false` re-escalates every such alert at full
+    /// priority.
+    pub technical_notices: bool,
+}
+
+/// A downgraded alert still firing at its re-escalation time, looked at again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recheck {
+    /// `downgrade` for a technical notice; `keep` or `escalate` for full priority again.
+    pub decision: Decision,
+    /// The evidence of an artifact still holds: a technical notice.
+    pub technical: bool,
+    /// Why, for people.
+    pub why: String,
 }
 
 impl Default for Policy {
@@ -114,6 +136,7 @@ impl Default for Policy {
             routine_critical: false,
             floor: Floors::default(),
             reescalate_after: Duration::from_secs(5 * 60),
+            technical_notices: true,
         }
     }
 }
@@ -209,6 +232,43 @@ impl Policy {
         reasons.push(Reason { text: why, weight: 0.0 });
         reasons.extend(assessment.reasons.iter().cloned());
         Verdict { decision, reasons }
+    }
+
+    /// Look again at a downgraded alert still firing `firing_for` after its `startsAt`, assessed
+    /// on its history up to now: a technical notice while the evidence of an artifact holds (and
+    /// [`Policy::technical_notices`] is on), full priority otherwise — never lower than `keep`
+    /// then, and escalated if it now scores so.
+    pub fn recheck(&self, assessment: &Assessment, firing_for: Duration) -> Recheck {
+        let minutes = firing_for.as_secs() / 60;
+        let artifact = assessment.artifact >= self.downgrade_at && assessment.score < self.downgrade_below;
+        if self.technical_notices && artifact {
+            return Recheck {
+                decision: Decision::Downgrade,
+                technical: true,
+                why: format!(
+                    "still firing after {minutes} min and still a likely artifact ({:.2}, score {:.2}): \
+                     a technical notice — the readings are lost, check the sensor",
+                    assessment.artifact, assessment.score
+                ),
+            };
+        }
+        let (decision, why) = if assessment.score >= self.escalate_at {
+            (
+                Decision::Escalate,
+                format!("still firing after {minutes} min, score now {:.2}: escalated", assessment.score),
+            )
+        } else if artifact {
+            (Decision::Keep, format!("still firing after {minutes} min: kept again despite artifact evidence"))
+        } else {
+            (
+                Decision::Keep,
+                format!(
+                    "still firing after {minutes} min, no longer like an artifact (artifact {:.2}, score {:.2}): kept again",
+                    assessment.artifact, assessment.score
+                ),
+            )
+        };
+        Recheck { decision, technical: false, why }
     }
 }
 
@@ -306,6 +366,22 @@ mod tests {
         let v = p.decide(&subject("critical"), &a, p.reescalate_after);
         assert_eq!(v.decision, Decision::Keep);
         assert!(v.reasons[0].text.contains("still firing"));
+    }
+
+    #[test]
+    fn a_recheck_gives_a_technical_notice_only_while_the_artifact_evidence_holds() {
+        let p = Policy::default();
+        let five = p.reescalate_after;
+        let still_off = p.recheck(&assessed(0.05, 0.95), five);
+        assert_eq!((still_off.decision, still_off.technical), (Decision::Downgrade, true));
+        assert!(still_off.why.contains("check the sensor"), "{}", still_off.why);
+        let gone = p.recheck(&assessed(0.4, 0.1), five);
+        assert_eq!((gone.decision, gone.technical), (Decision::Keep, false), "the evidence is gone: full priority");
+        let now_dangerous = p.recheck(&assessed(0.9, 0.9), five);
+        assert_eq!((now_dangerous.decision, now_dangerous.technical), (Decision::Escalate, false));
+        let off = Policy { technical_notices: false, ..Policy::default() };
+        let v = off.recheck(&assessed(0.05, 0.95), five);
+        assert_eq!((v.decision, v.technical), (Decision::Keep, false), "turned off: full priority as before");
     }
 
     #[test]

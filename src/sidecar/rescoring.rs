@@ -3,10 +3,13 @@
 //!
 //! - escalate / keep: every routed channel, the verdict in the message;
 //! - downgrade: the `downgraded_channels` at once, marked "likely artifact"; the other routed
-//!   channels are *held* until `startsAt + reescalate_after`, then get the alert (re-escalated)
-//!   if Prometheus still shows it firing, or are skipped if it ended. A resolved notification of
+//!   channels are *held* until `startsAt + reescalate_after`, then get the alert if Prometheus
+//!   still shows it firing, or are skipped if it ended. Still firing, it is rescored on its
+//!   history up to that moment: still a likely artifact, it goes out as a technical notice
+//!   ("check the sensor"); otherwise re-escalated at full priority. A resolved notification of
 //!   a downgraded alert skips them at once. Nothing is ever dropped: a downgraded alert always
-//!   reaches at least one channel, and when the firing state cannot be told it is re-escalated.
+//!   reaches at least one channel, and when the firing state or the recheck cannot be told it is
+//!   re-escalated.
 //!
 //! The verdict is stored before any delivery, so a restart or a retry delivers the same message.
 
@@ -15,7 +18,8 @@ use crate::alert::notification::{Notification, Scoring};
 use crate::alert::payload::Status;
 use crate::rescore::audit::{AuditEntry, AuditLog};
 use crate::rescore::engine::{self, Rescorer};
-use crate::rescore::policy::Decision;
+use crate::rescore::policy::{Decision, Recheck};
+use crate::rescore::score::Assessment;
 use crate::sidecar::queue::{DeliveryState, Item};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -161,28 +165,73 @@ async fn reescalate_if_due(s: &Sidecar, item: Item, n: &Notification, v: StoredV
     if !held_due(&item, &v, now) {
         return item;
     }
-    let firing = match &s.rescoring.rescorer {
-        Ok(r) => r.still_firing(&n.alerts, now).await,
-        Err(_) => None,
+    let Ok(rescorer) = &s.rescoring.rescorer else { return reescalate(s, item, n, v, None).await };
+    let firing = rescorer.still_firing(&n.alerts, now).await;
+    let looked = match firing {
+        Some(true) => Some(rescorer.recheck(&n.alerts, reescalation_time(s, n).min(now)).await),
+        _ => None,
     };
-    reescalate(s, item, n, v, firing).await
+    reescalate(s, item, n, v, firing.map(|f| (f, looked))).await
 }
 
-/// Re-escalate the held channels of `item` (or skip them, when it is known to have ended).
-async fn reescalate(s: &Sidecar, item: Item, n: &Notification, mut v: StoredVerdict, firing: Option<bool>) -> Item {
+/// One alert's recheck at its re-escalation time, or why there is none.
+type Looked = Result<(Recheck, Assessment), String>;
+
+/// The group's recheck: a technical notice only when every alert is still a likely artifact,
+/// otherwise the most urgent full-priority decision (`keep` when one could not be rescored).
+fn group_recheck(looked: &[Looked]) -> (Recheck, Option<&Assessment>) {
+    if let Some(Err(why)) = looked.iter().find(|l| l.is_err()) {
+        let why = format!("re-escalated: it could not be rescored at its re-escalation time ({why})");
+        return (Recheck { decision: Decision::Keep, technical: false, why }, None);
+    }
+    let ok = || looked.iter().filter_map(|l| l.as_ref().ok());
+    if let Some((r, a)) = ok().filter(|(r, _)| !r.technical).max_by_key(|(r, _)| r.decision) {
+        return (r.clone(), Some(a));
+    }
+    match ok().max_by(|(_, a), (_, b)| a.artifact.total_cmp(&b.artifact)) {
+        Some((r, a)) => (r.clone(), Some(a)),
+        None => {
+            let why = "re-escalated: nothing to rescore at its re-escalation time".to_owned();
+            (Recheck { decision: Decision::Keep, technical: false, why }, None)
+        }
+    }
+}
+
+/// Deliver the held channels of `item` — as a technical notice or re-escalated, by the recheck
+/// — or skip them, when it is known to have ended. `firing` is `None` when whether it still
+/// fires cannot be told, else whether it does with its rechecks.
+async fn reescalate(
+    s: &Sidecar,
+    item: Item,
+    n: &Notification,
+    mut v: StoredVerdict,
+    firing: Option<(bool, Option<Vec<Looked>>)>,
+) -> Item {
     let now = Utc::now();
     let held = std::mem::take(&mut v.held);
-    let (skip, reason) = if firing == Some(false) {
+    let recheck = match &firing {
+        Some((true, Some(looked))) => Some(group_recheck(looked)),
+        _ => None,
+    };
+    let (skip, reason) = if matches!(firing, Some((false, _))) {
         (held.clone(), "downgraded as a likely artifact; it ended before re-escalation")
     } else {
         if let Scoring::Scored(g) = &mut v.scoring {
             g.reescalated = true;
-            g.decision = Decision::Keep;
-            let why = match firing {
-                Some(_) => "still firing at its re-escalation time",
-                None => "re-escalated: whether it still fires cannot be told",
-            };
-            g.reasons.insert(0, why.to_owned());
+            match &recheck {
+                Some((r, assessment)) => {
+                    g.decision = r.decision;
+                    g.technical = r.technical;
+                    if let Some(a) = assessment {
+                        (g.score, g.artifact) = (a.score, a.artifact);
+                    }
+                    g.reasons.insert(0, r.why.clone());
+                }
+                None => {
+                    g.decision = Decision::Keep;
+                    g.reasons.insert(0, "re-escalated: whether it still fires cannot be told".to_owned());
+                }
+            }
         }
         (Vec::new(), "")
     };
@@ -194,8 +243,14 @@ async fn reescalate(s: &Sidecar, item: Item, n: &Notification, mut v: StoredVerd
             return item;
         }
     };
-    tracing::info!(id = %item.id, still_firing = ?firing, held = ?held, skipped = ?skip, "held channels due");
-    audit(s, reescalation_entries(&item.id, n, firing, now)).await;
+    let still_firing = firing.as_ref().map(|(f, _)| *f);
+    let technical = recheck.as_ref().is_some_and(|(r, _)| r.technical);
+    tracing::info!(id = %item.id, still_firing = ?still_firing, technical, held = ?held, skipped = ?skip, "held channels due");
+    let looked = match &firing {
+        Some((_, Some(looked))) => looked.as_slice(),
+        _ => &[],
+    };
+    audit(s, reescalation_entries(&item.id, n, still_firing, looked, now)).await;
     recorded
 }
 
@@ -241,18 +296,60 @@ fn unscored_entries(id: &str, n: &Notification, reason: &str, now: DateTime<Utc>
         .collect()
 }
 
-fn reescalation_entries(id: &str, n: &Notification, firing: Option<bool>, now: DateTime<Utc>) -> Vec<AuditEntry> {
-    let (decision, why) = match firing {
-        Some(false) => (Decision::Downgrade, "held channels skipped: the alert ended before re-escalation"),
-        Some(true) => (Decision::Keep, "re-escalated: still firing at its re-escalation time"),
-        None => (Decision::Keep, "re-escalated: whether it still fires cannot be told"),
-    };
+fn reescalation_entries(
+    id: &str,
+    n: &Notification,
+    firing: Option<bool>,
+    looked: &[Looked],
+    now: DateTime<Utc>,
+) -> Vec<AuditEntry> {
     n.alerts
         .iter()
-        .map(|a| AuditEntry {
-            decision: Some(decision),
-            reasons: vec![why.to_owned()],
-            ..AuditEntry::new(id, &a.fingerprint, &a.labels, a.starts_at, now)
+        .enumerate()
+        .map(|(i, a)| {
+            let (decision, why) = match (firing, looked.get(i)) {
+                (Some(false), _) => {
+                    (Decision::Downgrade, "held channels skipped: the alert ended before re-escalation".to_owned())
+                }
+                (Some(true), Some(Ok((r, _)))) => (r.decision, r.why.clone()),
+                (Some(true), Some(Err(why))) => (Decision::Keep, format!("re-escalated: not rescored ({why})")),
+                (Some(true), None) => {
+                    (Decision::Keep, "re-escalated: still firing at its re-escalation time".to_owned())
+                }
+                (None, _) => (Decision::Keep, "re-escalated: whether it still fires cannot be told".to_owned()),
+            };
+            AuditEntry {
+                decision: Some(decision),
+                reasons: vec![why],
+                ..AuditEntry::new(id, &a.fingerprint, &a.labels, a.starts_at, now)
+            }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn looked(decision: Decision, technical: bool, artifact: f64) -> Looked {
+        let why = format!("{decision:?} {technical}");
+        Ok((Recheck { decision, technical, why }, Assessment { score: 0.1, artifact, reasons: Vec::new() }))
+    }
+
+    #[test]
+    fn a_group_is_a_technical_notice_only_if_every_alert_still_looks_like_an_artifact() {
+        let all = [looked(Decision::Downgrade, true, 0.7), looked(Decision::Downgrade, true, 0.9)];
+        let (r, a) = group_recheck(&all);
+        assert!(r.technical);
+        assert_eq!(a.map(|a| a.artifact), Some(0.9), "the strongest evidence speaks for the group");
+        let mixed = [looked(Decision::Downgrade, true, 0.9), looked(Decision::Escalate, false, 0.1)];
+        let (r, _) = group_recheck(&mixed);
+        assert_eq!((r.decision, r.technical), (Decision::Escalate, false), "one real alert: full priority");
+        let failed = [looked(Decision::Downgrade, true, 0.9), Err("history unavailable".into())];
+        let (r, a) = group_recheck(&failed);
+        assert_eq!((r.decision, r.technical), (Decision::Keep, false), "not rescored: full priority");
+        assert!(r.why.contains("history unavailable") && a.is_none(), "{}", r.why);
+        let (r, _) = group_recheck(&[]);
+        assert_eq!((r.decision, r.technical), (Decision::Keep, false));
+    }
 }

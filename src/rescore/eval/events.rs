@@ -130,11 +130,12 @@ pub struct Notice {
 
 impl Notice {
     /// An alert the sidecar rescored: at full priority at once when kept or escalated, at the
-    /// re-escalation delay when downgraded and still firing then, never otherwise.
+    /// re-escalation delay when downgraded, still firing then and no longer like an artifact,
+    /// never otherwise (a technical notice is not a full-priority clinical notification).
     pub fn rescored(r: &AlertRecord, counted: bool) -> Self {
         let full_priority_at_ms = match r.decision {
             Decision::Keep | Decision::Escalate => Some(r.starts_at_ms),
-            Decision::Downgrade => r.still_firing_at_reescalation.then_some(r.reescalated_at_ms),
+            Decision::Downgrade => r.reescalated().then_some(r.reescalated_at_ms),
         };
         Self { full_priority_at_ms, ..Self::as_fired(r, counted) }
     }
@@ -319,8 +320,13 @@ pub struct Summary {
     /// The plain threshold rules, delivered as fired.
     pub baseline: EventFigures,
     /// Of wardwatch's false full-priority patient notifications per patient-day, those that
-    /// came from re-escalating a downgraded alert still firing (a sensor off for minutes).
+    /// came from re-escalating a downgraded alert still firing and no longer like an artifact.
     pub wardwatch_false_reescalated_per_patient_day: f64,
+    /// Technical notices per patient-day: downgraded patient alerts still firing at the
+    /// re-escalation delay and still a likely artifact ("check the sensor"), whatever their cause.
+    pub technical_notices_per_patient_day: f64,
+    /// Of those technical notices, the ones whose alert had a true event behind it.
+    pub technical_notices_on_true_events: usize,
     /// Of the true events wardwatch notified, those whose patient was already alarming.
     pub already_alarming: usize,
     /// Events not judged: still in progress when the span ended.
@@ -340,8 +346,10 @@ impl Summary {
         let reescalated_false = records
             .iter()
             .filter(|r| r.entity == EntityKind::Patient && r.cause != Cause::True)
-            .filter(|r| r.decision == Decision::Downgrade && r.still_firing_at_reescalation)
+            .filter(|r| r.reescalated())
             .count();
+        let technical: Vec<_> =
+            records.iter().filter(|r| r.entity == EntityKind::Patient && r.technical_notice()).collect();
         let artifacts: Vec<_> = records.iter().filter(|r| r.cause == Cause::Artifact).collect();
         let our_outcomes = outcomes(events, &ours);
         Self {
@@ -354,6 +362,8 @@ impl Summary {
             already_alarming: our_outcomes.iter().filter(|o| o.event.required() && o.already_alarming).count(),
             baseline: EventFigures::of(&outcomes(events, &theirs), &theirs, patient_days),
             wardwatch_false_reescalated_per_patient_day: reescalated_false as f64 / patient_days,
+            technical_notices_per_patient_day: technical.len() as f64 / patient_days,
+            technical_notices_on_true_events: technical.iter().filter(|r| r.cause == Cause::True).count(),
             artifact_alerts: artifacts.len(),
             artifact_alerts_downgraded: artifacts.iter().filter(|r| r.decision == Decision::Downgrade).count(),
         }
@@ -432,10 +442,13 @@ pub fn write(out: &mut dyn std::io::Write, summary: &Summary, all: &Evaluated) -
     writeln!(out, "  baseline:  {}", line(&summary.baseline))?;
     writeln!(
         out,
-        "  of wardwatch's false full-priority notifications, {:.2}/patient-day re-escalated a sensor still off \
-         after the re-escalation delay; {} events notified by an alert already firing on the patient; {} events \
-         still in progress at the end, not judged; artifact alerts downgraded {}/{}",
+        "  of wardwatch's false full-priority notifications, {:.2}/patient-day re-escalated after the \
+         re-escalation delay; technical notices (a sensor still off then) {:.2}/patient-day, {} of them on a true \
+         event; {} events notified by an alert already firing on the patient; {} events still in progress at the \
+         end, not judged; artifact alerts downgraded {}/{}",
         summary.wardwatch_false_reescalated_per_patient_day,
+        summary.technical_notices_per_patient_day,
+        summary.technical_notices_on_true_events,
         summary.already_alarming,
         summary.in_progress_at_end,
         summary.artifact_alerts_downgraded,

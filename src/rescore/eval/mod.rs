@@ -90,10 +90,31 @@ pub struct AlertRecord {
     pub still_firing_at_reescalation: bool,
     /// When the policy looks at it again, Unix ms.
     pub reescalated_at_ms: i64,
+    /// Downgraded and still firing then, its recheck on the history up to then
+    /// ([`Policy::recheck`](crate::rescore::policy::Policy::recheck)): `Some(true)` for a
+    /// technical notice (still a likely artifact), `Some(false)` for full priority again.
+    pub technical_at_reescalation: Option<bool>,
     /// Time to extract, score and decide, ns.
     pub cost_ns: u64,
     /// The decision's reasons, joined, for reading.
     pub top_reason: String,
+}
+
+impl AlertRecord {
+    /// Downgraded, and still firing at its re-escalation time.
+    pub fn looked_at_again(&self) -> bool {
+        self.decision == Decision::Downgrade && self.still_firing_at_reescalation
+    }
+
+    /// Looked at again and re-escalated at full priority (not a technical notice).
+    pub fn reescalated(&self) -> bool {
+        self.looked_at_again() && self.technical_at_reescalation != Some(true)
+    }
+
+    /// Looked at again and sent as a technical notice: still a likely artifact.
+    pub fn technical_notice(&self) -> bool {
+        self.looked_at_again() && self.technical_at_reescalation == Some(true)
+    }
 }
 
 /// The rule files of the repository.

@@ -154,17 +154,26 @@ pub fn write(out: &mut dyn Write, records: &[AlertRecord], options: &EvalOptions
         writeln!(out, "  {k:<18} {n:>6} ({d})")?;
     }
     let mut again: BTreeMap<(&str, Cause), usize> = BTreeMap::new();
-    for r in records.iter().filter(|r| r.decision == Decision::Downgrade && r.still_firing_at_reescalation) {
-        *again.entry((r.rule.as_str(), r.cause)).or_default() += 1;
+    let mut technical: BTreeMap<(&str, Cause), usize> = BTreeMap::new();
+    for r in records.iter().filter(|r| r.looked_at_again()) {
+        let to = if r.technical_notice() { &mut technical } else { &mut again };
+        *to.entry((r.rule.as_str(), r.cause)).or_default() += 1;
     }
-    let again: Vec<String> = again.iter().map(|((rule, c), n)| format!("{rule} {} {n}", c.as_str())).collect();
-    writeln!(out, "\ndowngraded and still firing at the re-escalation delay, by rule and cause: {}", again.join(", "))?;
-    let f = Figures::of(records, options.seeds, options.hours);
-    let rekept = records.iter().filter(|r| r.decision == Decision::Downgrade && r.still_firing_at_reescalation).count();
+    let listed = |m: &BTreeMap<(&str, Cause), usize>| {
+        m.iter().map(|((rule, c), n)| format!("{rule} {} {n}", c.as_str())).collect::<Vec<_>>().join(", ")
+    };
     writeln!(
         out,
-        "\noverall, {} seeds x {} h from seed {}:\n  {}\n  unattributed downgraded {:.1}%; downgraded alerts kept again \
-         later (still firing at the re-escalation delay): {rekept}\n  features + score + decision per alert: p50 {:.1} µs, p99 {:.1} µs",
+        "\ndowngraded and still firing at the re-escalation delay, by rule and cause:\n  re-escalated at full priority: {}\n  technical notices (still a likely artifact): {}",
+        listed(&again),
+        listed(&technical)
+    )?;
+    let f = Figures::of(records, options.seeds, options.hours);
+    let rekept = records.iter().filter(|r| r.reescalated()).count();
+    writeln!(
+        out,
+        "\noverall, {} seeds x {} h from seed {}:\n  {}\n  unattributed downgraded {:.1}%; downgraded alerts re-escalated \
+         at full priority later (still firing at the re-escalation delay, no longer like an artifact): {rekept}\n  features + score + decision per alert: p50 {:.1} µs, p99 {:.1} µs",
         options.seeds,
         options.hours,
         options.first_seed,

@@ -13,12 +13,12 @@ use super::firings::Span;
 use super::rules::RuleSet;
 use super::stream::Recorder;
 use super::{truth, AlertRecord};
-use crate::rescore::policy::Policy;
+use crate::rescore::policy::{Decision, Policy};
 use crate::rescore::score::{EntityKind, Scorer, Subject};
 use crate::rescore::targets::{Resolved, Targets, TargetsConfig};
 use crate::rescore::training::WINDOW_MS;
 use crate::sim::events::{EventClass, GroundTruth};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// Scored alerts of a seed, and the firings that could not be scored, by rule.
@@ -68,21 +68,38 @@ pub fn score(
     let mut due: Vec<_> = sets.iter().map(|(firings, _)| firings.iter().peekable()).collect();
     let mut pass = Pass { scored: vec![Scored::default(); sets.len()], ..Pass::default() };
     let mut tracker = Tracker::new(seed, count_from_ms, span.end_ms());
+    // Per set, the downgraded alerts still firing at their re-escalation time, in order of it.
+    let mut rechecks: Vec<VecDeque<Recheck>> = vec![VecDeque::new(); sets.len()];
     for _ in 0..span.steps {
         rec.advance();
         tracker.observe(&rec);
         let next = rec.now_ms() + span.step_ms;
         for (set, due) in due.iter_mut().enumerate() {
+            let scored = &mut pass.scored[set];
+            while let Some(r) = rechecks[set].pop_front_if(|r| r.due_ms < next) {
+                let window = rec.window(r.entity, WINDOW_MS);
+                let assessment = scorer.assess(&r.subject, &window);
+                let record = if r.counted { &mut scored.records[r.index] } else { &mut scored.warm_up[r.index] };
+                let firing_for = Duration::from_millis((r.due_ms - record.starts_at_ms).max(0) as u64);
+                record.technical_at_reescalation = Some(policy.recheck(&assessment, firing_for).technical);
+            }
             while let Some(f) = due.next_if(|f| f.starts_at_ms < next) {
                 let target = targets.resolve(&f.labels, &urls[set][f.rule]);
-                let scored = &mut pass.scored[set];
                 let counted = f.starts_at_ms >= count_from_ms;
-                match target.and_then(|t| fire(&rec, f, &t, seed, scorer, policy, span.end_ms())) {
-                    Some(a) if counted => scored.records.push(a),
-                    Some(a) => scored.warm_up.push(a),
-                    None if counted => *scored.unscored.entry(f.alertname.clone()).or_default() += 1,
-                    None => {}
+                let Some((a, entity, subject)) =
+                    target.and_then(|t| fire(&rec, f, &t, seed, scorer, policy, span.end_ms()))
+                else {
+                    if counted {
+                        *scored.unscored.entry(f.alertname.clone()).or_default() += 1;
+                    }
+                    continue;
+                };
+                let list = if counted { &mut scored.records } else { &mut scored.warm_up };
+                if a.decision == Decision::Downgrade && a.still_firing_at_reescalation {
+                    let due_ms = a.reescalated_at_ms;
+                    rechecks[set].push_back(Recheck { counted, index: list.len(), due_ms, entity, subject });
                 }
+                list.push(a);
             }
         }
     }
@@ -147,7 +164,22 @@ impl Tracker {
     }
 }
 
-/// Score, decide and attribute one firing on the recorder's window of its entity now.
+/// A downgraded alert to look at again at its re-escalation time.
+#[derive(Debug, Clone)]
+struct Recheck {
+    /// In the counted records, or the warm-up's.
+    counted: bool,
+    /// Its index there.
+    index: usize,
+    /// Its re-escalation time, Unix ms.
+    due_ms: i64,
+    /// Its entity in the recorder.
+    entity: usize,
+    subject: Subject,
+}
+
+/// Score, decide and attribute one firing on the recorder's window of its entity now: the
+/// record, with the entity's index in the recorder and the alert's subject.
 fn fire(
     rec: &Recorder,
     firing: &Firing,
@@ -156,7 +188,7 @@ fn fire(
     scorer: &Scorer,
     policy: &Policy,
     end_ms: i64,
-) -> Option<AlertRecord> {
+) -> Option<(AlertRecord, usize, Subject)> {
     let key = match target.entity {
         EntityKind::Cluster => "cluster",
         _ => target.key_labels.first()?.1.as_str(),
@@ -180,7 +212,7 @@ fn fire(
     // Firing when the sidecar looks again: `ALERTS` then shows the last evaluation before.
     let reescalation = at + policy.reescalate_after.as_millis() as i64;
     let still_firing = firing.ends_at_ms.map_or(reescalation <= end_ms, |end| end > reescalation);
-    Some(AlertRecord {
+    let record = AlertRecord {
         seed,
         rule: firing.alertname.clone(),
         severity: firing.severity.clone(),
@@ -196,9 +228,11 @@ fn fire(
         decision: verdict.decision,
         still_firing_at_reescalation: still_firing,
         reescalated_at_ms: reescalation,
+        technical_at_reescalation: None,
         cost_ns,
         top_reason: verdict.reasons.iter().map(|r| r.text.as_str()).collect::<Vec<_>>().join("; "),
-    })
+    };
+    Some((record, e, subject))
 }
 
 #[cfg(test)]
