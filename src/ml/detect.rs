@@ -12,7 +12,7 @@
 //!
 //! A row's score uses only that row and earlier ones. The parameters and the one threshold were
 //! chosen on NAB's AWS CloudWatch files, as NAB itself tunes one threshold per detector over its
-//! corpus; see the README's "Anomaly detection on real data (NAB)".
+//! corpus; see docs/anomaly-detection.md, "Anomaly detection on real data (NAB)".
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufWriter, Write};
@@ -24,7 +24,7 @@ use crate::ml::nab::corpus::{parse_row, CorpusError};
 /// 1,000-row history, 1 − 1/1000 means "beyond the range of the last 1,000 rows" (such a value
 /// scores at least 1 − 1/1001); during warm-up the value must also lie well past the range.
 /// Chosen over NAB's AWS files (standard profile) together with the history and refractory
-/// period; see the README.
+/// period; see docs/anomaly-detection.md.
 pub const THRESHOLD: f64 = 0.9990;
 
 /// Errors from `detect`.

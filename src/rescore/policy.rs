@@ -97,8 +97,8 @@ pub struct Policy {
     /// absence of evidence that it is dangerous — the first minutes of an episode can look
     /// exactly like the patient's usual range (a COPD patient at their own 90% as a hypoxia
     /// begins). `true` also quiets a chronically hypoxaemic patient's SpO2 alerts at their usual
-    /// level, far fewer false alerts, at the cost of lowering such an onset (README, "Rescoring
-    /// quality").
+    /// level, far fewer false alerts, at the cost of lowering such an onset (docs/evaluation.md,
+    /// "Rescoring quality").
     pub routine_critical: bool,
     /// The lowest decision per alert severity. Default: `downgrade` for all (downgraded alerts
     /// still reach a human channel); set `critical: keep` never to lower a critical alert.
