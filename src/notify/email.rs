@@ -33,6 +33,7 @@
 
 use crate::alert::notification::{Notification, Scoring};
 use crate::alert::payload::{Alert, LabelSet, Status};
+use crate::notify::links::{self as link, base_url};
 use chrono::SecondsFormat;
 use lettre::message::header::ContentType;
 use lettre::message::header::{HeaderName, HeaderValue};
@@ -292,41 +293,11 @@ fn html_escape(s: &str) -> String {
     out
 }
 
-/// Percent-encode everything but RFC 3986 unreserved characters.
-fn url_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
-/// A configured base URL without trailing slashes, if set.
-fn base_url(u: Option<&str>) -> Option<&str> {
-    u.map(|u| u.trim_end_matches('/')).filter(|u| !u.is_empty())
-}
-
 /// `scheme://authority` of a URL.
 fn origin(url: &str) -> Option<&str> {
     let (_, rest) = url.split_once("://")?;
     let end = url.len() - rest.len() + rest.find('/').unwrap_or(rest.len());
     Some(&url[..end])
-}
-
-/// A label matcher set in Alertmanager's syntax: `{alertname="X",ward="icu-1"}`.
-fn matchers(labels: &LabelSet) -> String {
-    let parts: Vec<String> = labels
-        .iter()
-        .map(|(k, v)| {
-            let v = v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
-            format!("{k}=\"{v}\"")
-        })
-        .collect();
-    format!("{{{}}}", parts.join(","))
 }
 
 /// Link to the alert's graph: its `generatorURL`, re-based on `prometheus_url` if set.
@@ -337,7 +308,10 @@ fn prometheus_link(a: &Alert, links: &EmailLinks) -> Option<String> {
         ("", Some(base)) => {
             let mut sel = LabelSet::new();
             sel.extend(a.labels.get("alertname").map(|v| ("alertname".to_string(), v.clone())));
-            Some(format!("{base}/graph?g0.expr={}&g0.tab=0", url_encode(&format!("ALERTS{}", matchers(&sel)))))
+            Some(format!(
+                "{base}/graph?g0.expr={}&g0.tab=0",
+                link::query_value(&format!("ALERTS{}", link::matchers(&sel)))
+            ))
         }
         (g, None) => Some(g.to_string()),
         (g, Some(base)) => match (origin(g), origin(base)) {
@@ -357,13 +331,12 @@ fn grafana_link(a: &Alert, n: &Notification, links: &EmailLinks) -> Option<(&'st
         }
         _ => "now".to_string(),
     };
-    let range = format!("&from={from}&to={to}");
-    if let Some(p) = label(Some(a), n, "patient") {
-        let url = format!("{base}/d/wardwatch-patient?var-patient={}{range}", url_encode(p));
-        return Some(("Grafana patient dashboard", url));
-    }
-    let w = label(Some(a), n, "ward")?;
-    Some(("Grafana ward dashboard", format!("{base}/d/wardwatch-ward?var-ward={}{range}", url_encode(w))))
+    let labels: LabelSet = ["patient", "ward"]
+        .iter()
+        .filter_map(|k| label(Some(a), n, k).map(|v| (k.to_string(), v.to_owned())))
+        .collect();
+    let (dashboard, url) = link::dashboard_url(base, &labels, &format!("&from={from}&to={to}"))?;
+    Some((dashboard.title(), url))
 }
 
 /// The links shown under an alert, as (title, URL).
@@ -374,7 +347,7 @@ fn alert_links(a: &Alert, n: &Notification, links: &EmailLinks) -> Vec<(&'static
     }
     let am = base_url(links.alertmanager_url.as_deref()).or_else(|| base_url(Some(&n.external_url)));
     if let Some(am) = am {
-        let url = format!("{am}/#/silences/new?filter={}", url_encode(&matchers(&a.labels)));
+        let url = link::silence_url(am, &a.labels);
         out.push(("Silence in Alertmanager", url));
     }
     out.extend(grafana_link(a, n, links));
@@ -437,8 +410,13 @@ fn text_body(n: &Notification, links: &EmailLinks, chart: &ChartPart) -> String 
     if let ChartPart::Unavailable(reason) = chart {
         let _ = writeln!(out, "Chart of recent history unavailable: {reason}");
     }
-    let _ =
-        writeln!(out, "Group: {} (receiver {}, received {})", matchers(&n.group_labels), n.receiver, ts(n.received_at));
+    let _ = writeln!(
+        out,
+        "Group: {} (receiver {}, received {})",
+        link::matchers(&n.group_labels),
+        n.receiver,
+        ts(n.received_at)
+    );
     for (i, a) in n.alerts.iter().enumerate() {
         text_alert(&mut out, i, a, n, links);
     }
@@ -518,7 +496,7 @@ fn html_body(n: &Notification, links: &EmailLinks, chart: &ChartPart) -> String 
          <p style=\"color:#555\">Group <code>{}</code>, receiver {}, received {}</p>",
         html_escape(&subject(n)),
         html_escape(&scoring_line(&n.scoring)),
-        html_escape(&matchers(&n.group_labels)),
+        html_escape(&link::matchers(&n.group_labels)),
         html_escape(&n.receiver),
         ts(n.received_at)
     );

@@ -5,5 +5,6 @@ pub mod chart;
 pub mod email;
 pub mod file;
 pub mod history;
+pub mod links;
 pub mod retry;
 pub mod slack;

@@ -8,6 +8,7 @@
 
 use crate::alert::notification::{Notification, Scoring};
 use crate::alert::payload::{Alert, LabelSet, Status};
+use crate::notify::links;
 use crate::notify::retry::{classify_http, Outcome};
 use serde_json::{json, Value};
 use std::fmt;
@@ -54,11 +55,6 @@ const MAX_SCORING_CHARS: usize = 300;
 const MAX_LINK_URL_CHARS: usize = 1000;
 /// Patients named in the fallback of a group spanning several patients.
 const MAX_FALLBACK_PATIENTS: usize = 5;
-
-/// Grafana dashboard UID for one patient (variable `patient`).
-pub const PATIENT_DASHBOARD_UID: &str = "wardwatch-patient";
-/// Grafana dashboard UID for one ward (variable `ward`), used when an alert names no patient.
-pub const WARD_DASHBOARD_UID: &str = "wardwatch-ward";
 
 /// Labels shown first, in this order; the others follow alphabetically.
 const LABEL_ORDER: [&str; 5] = ["severity", "department", "ward", "bed", "patient"];
@@ -255,35 +251,24 @@ fn link_line(a: &Alert, am_base: Option<&str>, links: &Links) -> Option<String> 
 /// if that is too long; `None` if even those are.
 pub fn silence_url(am_base: &str, labels: &LabelSet) -> Option<String> {
     let base = base_url(Some(am_base))?;
-    let url_for = |matchers: Vec<String>| {
-        let filter = format!("{{{}}}", matchers.join(","));
-        format!("{base}/#/silences/new?filter={}", percent_encode(&filter))
-    };
-    let matcher = |(k, v): (&String, &String)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
-    let full = url_for(labels.iter().map(matcher).collect());
+    let full = links::silence_url(&base, labels);
     if slack_len(&full) <= MAX_LINK_URL_CHARS {
         return Some(full);
     }
-    let narrow =
-        url_for(labels.iter().filter(|(k, _)| SILENCE_KEY_LABELS.contains(&k.as_str())).map(matcher).collect());
+    let narrow = links::silence_url(&base, labels.iter().filter(|(k, _)| SILENCE_KEY_LABELS.contains(&k.as_str())));
     (slack_len(&narrow) <= MAX_LINK_URL_CHARS).then_some(narrow)
 }
 
 /// The patient's Grafana dashboard (`{grafana}/d/wardwatch-patient?var-patient=…`), else the ward's.
 pub fn dashboard_url(grafana_base: &str, labels: &LabelSet) -> Option<String> {
     let base = base_url(Some(grafana_base))?;
-    let nonempty = |k: &str| labels.get(k).filter(|v| !v.is_empty());
-    let url = match (nonempty("patient"), nonempty("ward")) {
-        (Some(p), _) => format!("{base}/d/{PATIENT_DASHBOARD_UID}?var-patient={}", percent_encode(p)),
-        (None, Some(w)) => format!("{base}/d/{WARD_DASHBOARD_UID}?var-ward={}", percent_encode(w)),
-        (None, None) => return None,
-    };
+    let (_, url) = links::dashboard_url(&base, labels, "")?;
     (slack_len(&url) <= MAX_LINK_URL_CHARS).then_some(url)
 }
 
 /// A configured base URL without trailing slashes, safe inside `<…|…>`; `None` if empty or too long.
 fn base_url(url: Option<&str>) -> Option<String> {
-    let url = link_safe(url?.trim().trim_end_matches('/'));
+    let url = link_safe(links::base_url(url)?);
     (!url.is_empty() && slack_len(&url) <= MAX_LINK_URL_CHARS).then_some(url)
 }
 
@@ -298,19 +283,6 @@ fn link_safe(url: &str) -> String {
                 c.encode_utf8(&mut buf).bytes().for_each(|b| out.push_str(&format!("%{b:02X}")));
             }
             c => out.push(c),
-        }
-    }
-    out
-}
-
-/// RFC 3986 percent-encoding of everything but unreserved characters, for query values.
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
         }
     }
     out
