@@ -34,6 +34,7 @@ pub mod ml;
 pub mod monitor;
 pub mod notify;
 pub mod plotting;
+pub mod promql;
 pub mod replay;
 pub mod rescore;
 pub mod shutdown;

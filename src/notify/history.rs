@@ -26,46 +26,7 @@ pub fn expression_from_generator_url(url: &str) -> Option<String> {
     pairs.into_iter().find(|(k, _)| k == "g0.expr").map(|(_, v)| v.trim().to_string()).filter(|v| !v.is_empty())
 }
 
-/// Byte offset and length of the first comparison operator outside brackets and strings.
-fn top_level_comparison(expr: &str) -> Option<(usize, usize)> {
-    let b = expr.as_bytes();
-    let (mut depth, mut quote, mut i) = (0i32, None::<u8>, 0);
-    while i < b.len() {
-        let c = b[i];
-        match quote {
-            Some(q) if c == b'\\' && q != b'`' => i += 1,
-            Some(q) if c == q => quote = None,
-            Some(_) => {}
-            None => match c {
-                b'"' | b'\'' | b'`' => quote = Some(c),
-                b'(' | b'{' | b'[' => depth += 1,
-                b')' | b'}' | b']' => depth -= 1,
-                b'<' | b'>' | b'=' | b'!' if depth == 0 => {
-                    let two = b.get(i + 1) == Some(&b'=');
-                    if (c == b'=' || c == b'!') && !two {
-                        return None; // `=~`, `!~` or a stray `=`: not a comparison
-                    }
-                    return Some((i, if two { 2 } else { 1 }));
-                }
-                _ => {}
-            },
-        }
-        i += 1;
-    }
-    None
-}
-
-/// Split `<expr> <op> <number>` into the expression to chart and the threshold; anything else
-/// (no comparison, a non-numeric right side, `bool`) is returned whole with no threshold.
-pub fn split_threshold(expr: &str) -> (String, Option<f64>) {
-    let whole = (expr.trim().to_string(), None);
-    let Some((at, len)) = top_level_comparison(expr) else { return whole };
-    let (lhs, rhs) = (expr[..at].trim(), expr[at + len..].trim());
-    match rhs.parse::<f64>() {
-        Ok(t) if t.is_finite() && !lhs.is_empty() => (lhs.to_string(), Some(t)),
-        _ => whole,
-    }
-}
+pub use crate::promql::split_threshold;
 
 /// Caps on what one range query keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,21 +258,6 @@ mod tests {
     fn generator_url_without_expression_gives_none() {
         for url in ["", "http://p/graph", "http://p/graph?g0.tab=1", "http://p/graph?g0.expr=&g0.tab=1", "%%?%%"] {
             assert_eq!(expression_from_generator_url(url), None, "{url}");
-        }
-    }
-
-    #[test]
-    fn comparison_with_a_number_splits_into_series_and_threshold() {
-        assert_eq!(split_threshold("spo2{ward=\"icu-1\"} < 90"), ("spo2{ward=\"icu-1\"}".into(), Some(90.0)));
-        assert_eq!(split_threshold("avg_over_time(hr[5m]) >= 130.5"), ("avg_over_time(hr[5m])".into(), Some(130.5)));
-        assert_eq!(split_threshold("x != -1"), ("x".into(), Some(-1.0)));
-        assert_eq!(split_threshold("x{a!=\"b\", c=~\"d>\"} > 3"), ("x{a!=\"b\", c=~\"d>\"}".into(), Some(3.0)));
-    }
-
-    #[test]
-    fn other_expressions_are_charted_whole() {
-        for e in ["up", "a > b", "x > bool 3", "x > 3 and y < 2", "sum(x > 3)", "x > 0.9 * 100", "x > NaN", "> 3"] {
-            assert_eq!(split_threshold(e), (e.to_string(), None), "{e}");
         }
     }
 

@@ -235,15 +235,19 @@ impl Targets {
     }
 }
 
-/// The first of the target's metric names that appears in the rule's expression, as its signal.
+/// The first of the target's metric names that the rule's expression selects, as its signal.
 fn focus_from_expression(target: &Target, generator_url: &str) -> Option<String> {
     let expr = crate::notify::history::expression_from_generator_url(generator_url)?;
+    let selected = crate::promql::metric_names(&expr);
     let mut best: Option<(usize, &String)> = None;
     for q in &target.queries {
-        let named = q.signals.iter().map(|(m, s)| (m.as_str(), s));
-        let single = q.signal.iter().filter_map(|s| metric_of(&q.query).map(|m| (m, s)));
+        let named = q.signals.iter().map(|(m, s)| (m.clone(), s));
+        let single = q
+            .signal
+            .iter()
+            .flat_map(|s| crate::promql::metric_names(&q.query).into_iter().take(1).map(move |m| (m, s)));
         for (metric, signal) in named.chain(single) {
-            if let Some(at) = expr.find(metric) {
+            if let Some(at) = selected.iter().position(|m| *m == metric) {
                 if best.is_none_or(|(b, _)| at < b) {
                     best = Some((at, signal));
                 }
@@ -251,14 +255,6 @@ fn focus_from_expression(target: &Target, generator_url: &str) -> Option<String>
         }
     }
     best.map(|(_, s)| s.clone())
-}
-
-/// The metric name inside a query such as `rate(wardwatch_x_total{device="$device"}[1m])`.
-fn metric_of(query: &str) -> Option<&str> {
-    let start = query.find("wardwatch_")?;
-    let rest = &query[start..];
-    let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
-    Some(&rest[..end])
 }
 
 /// `value` escaped for a double-quoted PromQL string.

@@ -8,81 +8,7 @@
 //! range cannot be replaced so, nor can a recording rule with labels of its own: those are
 //! errors.
 
-/// A recording rule: its name, expression and whether it adds labels.
-pub(super) struct Recording {
-    /// `record:` name.
-    pub name: String,
-    /// Its expression.
-    pub expr: String,
-    /// Whether it adds `labels:` of its own.
-    pub labelled: bool,
-}
-
-/// Byte ranges of the names in a PromQL expression (outside string literals), with what follows
-/// each one (its first non-blank character).
-fn names(expr: &str) -> Vec<(usize, usize, Option<u8>)> {
-    let b = expr.as_bytes();
-    let is_name = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b':';
-    let (mut out, mut quote, mut i) = (Vec::new(), None::<u8>, 0);
-    while i < b.len() {
-        let c = b[i];
-        match quote {
-            Some(q) if c == b'\\' && q != b'`' => i += 1,
-            Some(q) if c == q => quote = None,
-            Some(_) => {}
-            None if c == b'"' || c == b'\'' || c == b'`' => quote = Some(c),
-            None if is_name(c) => {
-                let start = i;
-                while i < b.len() && is_name(b[i]) {
-                    i += 1;
-                }
-                let next = b[i..].iter().copied().find(|c| !c.is_ascii_whitespace());
-                if !c.is_ascii_digit() {
-                    out.push((start, i, next));
-                }
-                continue;
-            }
-            None => {}
-        }
-        i += 1;
-    }
-    out
-}
-
-/// `expr` with every recording rule's name replaced by its parenthesised expression, repeatedly
-/// (recording rules built on others); the recording rules used.
-pub(super) fn substitute(expr: &str, records: &[Recording]) -> Result<(String, Vec<String>), String> {
-    let (mut expr, mut used) = (expr.to_string(), Vec::new());
-    for _ in 0..=records.len() {
-        let mut replaced = false;
-        for (start, end, next) in names(&expr).into_iter().rev() {
-            let Some(r) = records.iter().find(|r| r.name == expr[start..end]) else { continue };
-            if matches!(next, Some(b'{' | b'[')) {
-                return Err(format!(
-                    "it selects the recording rule `{}` with label matchers or a range, which cannot be \
-                     replaced by its expression; write the expression out in the alerting rule",
-                    r.name
-                ));
-            }
-            if r.labelled {
-                return Err(format!(
-                    "it uses the recording rule `{}`, whose own labels its expression does not carry; \
-                     write the expression out in the alerting rule",
-                    r.name
-                ));
-            }
-            expr.replace_range(start..end, &format!("({})", r.expr));
-            if !used.contains(&r.name) {
-                used.push(r.name.clone());
-            }
-            replaced = true;
-        }
-        if !replaced {
-            return Ok((expr, used));
-        }
-    }
-    Err("its recording rules refer to each other in a cycle".into())
-}
+pub(super) use crate::promql::{substitute, Recording};
 
 #[cfg(test)]
 mod tests {
@@ -107,10 +33,8 @@ mod tests {
         expr: job:x:rate1m_max > 3 and on (ward) up{job=\"job:x:rate1m\"} == 1
 ")
         .unwrap();
-        assert_eq!(
-            set.alerts[0].expr,
-            "(max by (ward) ((rate(x_total[1m])))) > 3 and on (ward) up{job=\"job:x:rate1m\"} == 1"
-        );
+        let expected = "(max by (ward) ((rate(x_total[1m])))) > 3 and on (ward) up{job=\"job:x:rate1m\"} == 1";
+        assert_eq!(crate::promql::parse(&set.alerts[0].expr), crate::promql::parse(expected), "{}", set.alerts[0].expr);
         let records: Vec<_> = set.substitutions.iter().map(|s| s.record.as_str()).collect();
         assert_eq!(records, ["job:x:rate1m_max", "job:x:rate1m"]);
     }

@@ -1,0 +1,192 @@
+//! What the code needs to understand of a PromQL expression, through one maintained parser
+//! (`promql-parser`, a port of Prometheus's own grammar): the threshold of a comparison (for
+//! charts), the metric names an expression reads, in order (for the rescoring focus), and the
+//! replacement of a recording rule's output by its expression (for the evaluation).
+
+use promql_parser::parser::{self, Expr, ParenExpr, VectorSelector};
+
+/// The expression parsed, or the parser's error.
+pub fn parse(expr: &str) -> Result<Expr, String> {
+    parser::parse(expr)
+}
+
+/// Split `<expr> <comparison> <number>` into the expression to chart and the threshold;
+/// anything else (no comparison at the top, a non-numeric right side, `bool`, an expression
+/// that does not parse) is returned whole with no threshold.
+pub fn split_threshold(expr: &str) -> (String, Option<f64>) {
+    let whole = (expr.trim().to_string(), None);
+    let Ok(Expr::Binary(b)) = parse(expr) else { return whole };
+    let returns_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
+    match (*b.rhs, returns_bool) {
+        (Expr::NumberLiteral(n), false) if b.op.is_comparison_operator() && n.val.is_finite() => {
+            (b.lhs.to_string(), Some(n.val))
+        }
+        _ => whole,
+    }
+}
+
+/// The metric names an expression selects, in the order they appear, each once.
+pub fn metric_names(expr: &str) -> Vec<String> {
+    let Ok(mut ast) = parse(expr) else { return Vec::new() };
+    let mut names: Vec<String> = Vec::new();
+    let _ = walk(&mut ast, &mut |e| {
+        if let Some(name) = selector(e).and_then(|(vs, _)| vs.name.clone()) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        Ok(false)
+    });
+    names
+}
+
+/// The vector selector of a selector node, and whether it selects a range.
+fn selector(e: &Expr) -> Option<(&VectorSelector, bool)> {
+    match e {
+        Expr::VectorSelector(vs) => Some((vs, false)),
+        Expr::MatrixSelector(m) => Some((&m.vs, true)),
+        _ => None,
+    }
+}
+
+/// Whether a selector has label matchers besides its metric name.
+fn has_label_matchers(vs: &VectorSelector) -> bool {
+    vs.matchers.matchers.iter().any(|m| m.name != "__name__") || !vs.matchers.or_matchers.is_empty()
+}
+
+/// A recording rule, for [`substitute`].
+#[derive(Debug, Clone)]
+pub struct Recording {
+    /// `record:` name.
+    pub name: String,
+    /// Its expression.
+    pub expr: String,
+    /// Whether it adds `labels:` of its own.
+    pub labelled: bool,
+}
+
+/// `expr` with every plain selection of a recording rule's output (its bare name) replaced by
+/// the rule's parenthesised expression, repeatedly (recording rules built on others), and the
+/// recording rules used, in the order met. A selection with label matchers, a range or an
+/// offset, or a rule with labels of its own, cannot be replaced so: an error says which.
+pub fn substitute(expr: &str, records: &[Recording]) -> Result<(String, Vec<String>), String> {
+    let mut ast = parse(expr)?;
+    let mut used: Vec<String> = Vec::new();
+    for _ in 0..=records.len() {
+        let mut replaced = false;
+        walk(&mut ast, &mut |e| {
+            let Some((vs, range)) = selector(e) else { return Ok(false) };
+            let Some(r) = vs.name.as_ref().and_then(|n| records.iter().find(|r| &r.name == n)) else {
+                return Ok(false);
+            };
+            if range || has_label_matchers(vs) || vs.offset.is_some() || vs.at.is_some() {
+                return Err(format!(
+                    "it selects the recording rule `{}` with label matchers, a range or an offset, which cannot \
+                     be replaced by its expression; write the expression out in the alerting rule",
+                    r.name
+                ));
+            }
+            if r.labelled {
+                return Err(format!(
+                    "it uses the recording rule `{}`, whose own labels its expression does not carry; \
+                     write the expression out in the alerting rule",
+                    r.name
+                ));
+            }
+            let inner = parse(&r.expr).map_err(|e| format!("the recording rule `{}` does not parse: {e}", r.name))?;
+            *e = Expr::Paren(ParenExpr { expr: Box::new(inner) });
+            if !used.contains(&r.name) {
+                used.push(r.name.clone());
+            }
+            replaced = true;
+            Ok(true)
+        })?;
+        if !replaced {
+            // Untouched, the expression is kept as written.
+            let out = if used.is_empty() { expr.trim().to_string() } else { ast.to_string() };
+            return Ok((out, used));
+        }
+    }
+    Err("its recording rules refer to each other in a cycle".into())
+}
+
+/// Visit every node of `e`, parents before children and left before right; `f` answers whether
+/// it replaced the node (whose children are then not visited).
+fn walk(e: &mut Expr, f: &mut impl FnMut(&mut Expr) -> Result<bool, String>) -> Result<(), String> {
+    if f(e)? {
+        return Ok(());
+    }
+    match e {
+        Expr::Aggregate(a) => {
+            if let Some(p) = a.param.as_mut() {
+                walk(p, f)?;
+            }
+            walk(&mut a.expr, f)
+        }
+        Expr::Unary(u) => walk(&mut u.expr, f),
+        Expr::Binary(b) => {
+            walk(&mut b.lhs, f)?;
+            walk(&mut b.rhs, f)
+        }
+        Expr::Paren(p) => walk(&mut p.expr, f),
+        Expr::Subquery(s) => walk(&mut s.expr, f),
+        Expr::Call(c) => c.args.args.iter_mut().try_for_each(|a| walk(a, f)),
+        Expr::NumberLiteral(_)
+        | Expr::StringLiteral(_)
+        | Expr::VectorSelector(_)
+        | Expr::MatrixSelector(_)
+        | Expr::Extension(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_comparison_with_a_number_splits_into_the_series_and_its_threshold() {
+        assert_eq!(split_threshold("spo2{ward=\"icu-1\"} < 90"), ("spo2{ward=\"icu-1\"}".into(), Some(90.0)));
+        assert_eq!(split_threshold("avg_over_time(hr[5m]) >= 130.5"), ("avg_over_time(hr[5m])".into(), Some(130.5)));
+        assert_eq!(split_threshold("x != -1"), ("x".into(), Some(-1.0)));
+        assert_eq!(split_threshold("x{a!=\"b\", c=~\"d>\"} > 3").1, Some(3.0));
+        let others = ["up", "a > b", "x > bool 3", "x > 3 and y < 2", "sum(x > 3)", "x > 0.9 * 100", "x > NaN", "> 3"];
+        for e in others.into_iter().chain(["rate(x[5m])", "x{a=\">\"}", "not promql ((", "3 < x"]) {
+            assert_eq!(split_threshold(e), (e.to_string(), None), "{e}");
+        }
+    }
+
+    #[test]
+    fn metric_names_come_in_order_each_once_and_not_from_strings() {
+        let e = "wardwatch_b > on (p) wardwatch_a_limit and rate(wardwatch_b[5m]) > 0 or label_replace(up, \"x\", \"wardwatch_c\", \"\", \"\")";
+        assert_eq!(metric_names(e), ["wardwatch_b", "wardwatch_a_limit", "up"]);
+        assert!(metric_names("((").is_empty());
+    }
+
+    fn rec(name: &str, expr: &str, labelled: bool) -> Recording {
+        Recording { name: name.into(), expr: expr.into(), labelled }
+    }
+
+    #[test]
+    fn a_recording_rules_output_is_replaced_by_its_expression_recursively() {
+        let records =
+            [rec("job:x:rate1m", "rate(x_total[1m])", false), rec("job:x:max", "max by (ward) (job:x:rate1m)", false)];
+        let (out, used) = substitute("job:x:max > 3 and on (ward) up{job=\"job:x:rate1m\"} == 1", &records).unwrap();
+        assert_eq!(used, ["job:x:max", "job:x:rate1m"]);
+        let expected = parse("(max by (ward) ((rate(x_total[1m])))) > 3 and on (ward) up{job=\"job:x:rate1m\"} == 1");
+        assert_eq!(parse(&out), expected, "{out}");
+        let e = substitute("a > (b", &records).unwrap_err();
+        assert!(!e.is_empty());
+        assert_eq!(substitute("x  >  1", &records).unwrap(), ("x  >  1".into(), vec![]), "kept as written");
+    }
+
+    #[test]
+    fn a_recording_rule_with_matchers_a_range_or_labels_is_not_replaced() {
+        let records = [rec("a:b", "sum(m)", false), rec("a:c", "sum(m)", true)];
+        assert!(substitute("a:b{x=\"y\"} > 1", &records).unwrap_err().contains("label matchers"));
+        assert!(substitute("rate(a:b[5m]) > 1", &records).unwrap_err().contains("range"));
+        assert!(substitute("a:b offset 5m > 1", &records).unwrap_err().contains("offset"));
+        assert!(substitute("a:c > 1", &records).unwrap_err().contains("own labels"));
+        let cycle = [rec("a:x", "a:y + 1", false), rec("a:y", "a:x + 1", false)];
+        assert!(substitute("a:x > 1", &cycle).unwrap_err().contains("cycle"));
+    }
+}
