@@ -124,6 +124,8 @@ pub struct Notice {
     pub cause: Cause,
     /// The event behind it, if any (its id in the seed's ground truth).
     pub event_id: Option<u64>,
+    /// The deterioration under way on the same signal when an artifact caused it.
+    pub masked_event_id: Option<u64>,
     /// When it reached someone at full priority, Unix ms; `None` if it never did.
     pub full_priority_at_ms: Option<i64>,
 }
@@ -150,6 +152,7 @@ impl Notice {
             until_ms: r.ends_at_ms,
             cause: r.cause,
             event_id: r.event_id,
+            masked_event_id: r.masked_event_id,
             full_priority_at_ms: Some(r.starts_at_ms),
         }
     }
@@ -208,9 +211,16 @@ impl EventOutcome {
 /// on the patient (not an artifact's) was firing then — a patient already alarming at NEWS2 ≥ 7
 /// raises no new alert when a second problem begins, and needs none.
 pub fn outcomes(events: &[TrueEvent], notices: &[Notice]) -> Vec<EventOutcome> {
+    // An alert an artifact caused during a deterioration on the same signal notifies it too: a
+    // full-priority alarm brought someone to a patient who needed them.
     let mut first: HashMap<(u64, u64), i64> = HashMap::new();
-    for n in notices.iter().filter(|n| n.cause == Cause::True) {
-        if let (Some(id), Some(at)) = (n.event_id, n.full_priority_at_ms) {
+    for n in notices {
+        let id = match n.cause {
+            Cause::True => n.event_id,
+            Cause::Artifact => n.masked_event_id,
+            Cause::Unattributed => None,
+        };
+        if let (Some(id), Some(at)) = (id, n.full_priority_at_ms) {
             first.entry((n.seed, id)).and_modify(|t| *t = (*t).min(at)).or_insert(at);
         }
     }
@@ -329,6 +339,9 @@ pub struct Summary {
     pub technical_notices_on_true_events: usize,
     /// Of the true events wardwatch notified, those whose patient was already alarming.
     pub already_alarming: usize,
+    /// Of the true events wardwatch notified, those notified only by an alert an artifact caused
+    /// while the deterioration was under way on the same signal.
+    pub notified_through_artifact: usize,
     /// Events not judged: still in progress when the span ended.
     pub in_progress_at_end: usize,
     /// Alerts of wardwatch's rules caused by a sensor artifact.
@@ -352,6 +365,13 @@ impl Summary {
             records.iter().filter(|r| r.entity == EntityKind::Patient && r.technical_notice()).collect();
         let artifacts: Vec<_> = records.iter().filter(|r| r.cause == Cause::Artifact).collect();
         let our_outcomes = outcomes(events, &ours);
+        let unmasked: Vec<Notice> = ours.iter().map(|n| Notice { masked_event_id: None, ..n.clone() }).collect();
+        let without_masked = outcomes(events, &unmasked);
+        let notified_through_artifact = our_outcomes
+            .iter()
+            .zip(&without_masked)
+            .filter(|(a, b)| a.event.required() && a.notified_at_ms.is_some() && b.notified_at_ms.is_none())
+            .count();
         Self {
             first_seed,
             seeds,
@@ -360,6 +380,7 @@ impl Summary {
             wardwatch: EventFigures::of(&our_outcomes, &ours, patient_days),
             in_progress_at_end: events.iter().filter(|e| e.in_progress_at_end()).count(),
             already_alarming: our_outcomes.iter().filter(|o| o.event.required() && o.already_alarming).count(),
+            notified_through_artifact,
             baseline: EventFigures::of(&outcomes(events, &theirs), &theirs, patient_days),
             wardwatch_false_reescalated_per_patient_day: reescalated_false as f64 / patient_days,
             technical_notices_per_patient_day: technical.len() as f64 / patient_days,
@@ -444,12 +465,14 @@ pub fn write(out: &mut dyn std::io::Write, summary: &Summary, all: &Evaluated) -
         out,
         "  of wardwatch's false full-priority notifications, {:.2}/patient-day re-escalated after the \
          re-escalation delay; technical notices (a sensor still off then) {:.2}/patient-day, {} of them on a true \
-         event; {} events notified by an alert already firing on the patient; {} events still in progress at the \
-         end, not judged; artifact alerts downgraded {}/{}",
+         event; {} events notified by an alert already firing on the patient, {} only by an alert an artifact \
+         caused during the deterioration; {} events still in progress at the end, not judged; artifact alerts \
+         downgraded {}/{}",
         summary.wardwatch_false_reescalated_per_patient_day,
         summary.technical_notices_per_patient_day,
         summary.technical_notices_on_true_events,
         summary.already_alarming,
+        summary.notified_through_artifact,
         summary.in_progress_at_end,
         summary.artifact_alerts_downgraded,
         summary.artifact_alerts
@@ -535,6 +558,7 @@ mod tests {
             until_ms: at_min.map(|m| (m + 1) * MIN),
             cause,
             event_id,
+            masked_event_id: None,
             full_priority_at_ms: at_min.map(|m| m * MIN),
         }
     }
@@ -556,6 +580,10 @@ mod tests {
         assert_eq!(o[1].notified_at_ms, Some(25 * MIN));
         assert_eq!(o[1].early_warning_minutes(), Some(-5.0));
         assert_eq!(o[1].minutes_to_notification(), Some(25.0));
+        // An artifact on a signal the deterioration acts on, while it is under way, notifies it.
+        let masked = Notice { masked_event_id: Some(2), ..notice(Some(9), Cause::Artifact, Some(15)) };
+        let o = outcomes(&events, &[notices.as_slice(), &[masked]].concat());
+        assert_eq!(o[1].notified_at_ms, Some(15 * MIN));
     }
 
     #[test]

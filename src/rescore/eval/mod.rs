@@ -80,6 +80,9 @@ pub struct AlertRecord {
     pub event: Option<EventKind>,
     /// That event's id in the seed's ground truth.
     pub event_id: Option<u64>,
+    /// Caused by an artifact while a deterioration acting on the same signal was under way: that
+    /// deterioration's id (the alarm still brought someone to a deteriorating patient).
+    pub masked_event_id: Option<u64>,
     /// Score in [0, 1].
     pub score: f64,
     /// Artifact likelihood in [0, 1].

@@ -12,7 +12,8 @@ use super::events::TrueEvent;
 use super::firings::Span;
 use super::rules::RuleSet;
 use super::stream::Recorder;
-use super::{truth, AlertRecord};
+use super::truth::{self, Cause};
+use super::AlertRecord;
 use crate::rescore::policy::{Decision, Policy};
 use crate::rescore::score::{EntityKind, Scorer, Subject};
 use crate::rescore::targets::{Resolved, Targets, TargetsConfig};
@@ -207,8 +208,12 @@ fn fire(
     let verdict = policy.decide(&subject, &assessment, Duration::ZERO);
     let cost_ns = t0.elapsed().as_nanos() as u64;
     let at = firing.starts_at_ms;
-    let (cause, event) =
-        truth::attribute(&rec.truth, entity.kind, &entity.key, target.focus.as_deref().unwrap_or(""), at);
+    let focus = target.focus.as_deref().unwrap_or("");
+    let (cause, event) = truth::attribute(&rec.truth, entity.kind, &entity.key, focus, at);
+    let masked = match cause {
+        Cause::Artifact => truth::masked_deterioration(&rec.truth, entity.kind, &entity.key, focus, at),
+        _ => None,
+    };
     // Firing when the sidecar looks again: `ALERTS` then shows the last evaluation before.
     let reescalation = at + policy.reescalate_after.as_millis() as i64;
     let still_firing = firing.ends_at_ms.map_or(reescalation <= end_ms, |end| end > reescalation);
@@ -223,6 +228,7 @@ fn fire(
         cause,
         event: event.map(|e| e.kind),
         event_id: event.map(|e| e.id),
+        masked_event_id: masked.map(|e| e.id),
         score: assessment.score,
         artifact: assessment.artifact,
         decision: verdict.decision,

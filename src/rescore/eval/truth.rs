@@ -4,7 +4,9 @@
 //! at most [`GRACE_MS`] before, and that acts on the alert's signal. An artifact on that signal
 //! takes precedence over a deterioration: while a probe is off, the SpO2 shown is the probe's,
 //! whatever the patient is doing. Network and cluster incidents are true causes of
-//! infrastructure alerts.
+//! infrastructure alerts. The deterioration an artifact masks is still told
+//! ([`masked_deterioration`]): a full-priority alarm on a patient who really is deteriorating on
+//! that signal brings someone to the bedside, whatever the sensor also did.
 
 use crate::rescore::score::EntityKind;
 use crate::rescore::window::signal;
@@ -102,6 +104,26 @@ pub fn attribute<'a>(
     }
 }
 
+/// A deterioration acting on `focus` of the entity at `at_ms` (as [`attribute`] counts them),
+/// whatever artifact may be active on the same signal.
+pub fn masked_deterioration<'a>(
+    truth: &'a [GroundTruth],
+    kind: EntityKind,
+    key: &str,
+    focus: &str,
+    at_ms: i64,
+) -> Option<&'a GroundTruth> {
+    let label = entity_label(kind);
+    truth.iter().find(|e| {
+        let (start, end) = (e.start.timestamp_millis(), e.end.timestamp_millis());
+        e.class == EventClass::Deterioration
+            && start <= at_ms
+            && at_ms <= end + GRACE_MS
+            && e.entity.get(label).map(String::as_str) == Some(key)
+            && acts_on(e.kind, focus)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +155,17 @@ mod tests {
         let truth = [event(EventKind::Sepsis, "p1", 0, 36_000), event(EventKind::Spo2ProbeOff, "p1", 100, 200)];
         assert_eq!(attribute(&truth, EntityKind::Patient, "p1", "spo2", 150_000).0, Cause::Artifact);
         assert_eq!(attribute(&truth, EntityKind::Patient, "p1", "spo2", 200_000 + GRACE_MS + 1).0, Cause::True);
+    }
+
+    #[test]
+    fn the_deterioration_an_artifact_masks_is_still_told() {
+        let truth = [event(EventKind::Spo2ProbeOff, "p1", 100, 200), event(EventKind::Sepsis, "p1", 0, 36_000)];
+        assert_eq!(
+            masked_deterioration(&truth, EntityKind::Patient, "p1", "spo2", 150_000).map(|e| e.kind),
+            Some(EventKind::Sepsis)
+        );
+        assert!(masked_deterioration(&truth, EntityKind::Patient, "p2", "spo2", 150_000).is_none(), "another patient");
+        let probe_only = [event(EventKind::Spo2ProbeOff, "p1", 100, 200)];
+        assert!(masked_deterioration(&probe_only, EntityKind::Patient, "p1", "spo2", 150_000).is_none());
     }
 }
