@@ -785,6 +785,28 @@ mod tests {
     }
 
     #[test]
+    fn a_technical_notice_says_so_in_the_subject_and_the_scoring_line() {
+        let mut n = notification();
+        n.scoring = Scoring::Scored(Box::new(crate::alert::notification::GroupVerdict {
+            decision: crate::rescore::policy::Decision::Downgrade,
+            score: 0.03,
+            artifact: 0.97,
+            reasons: vec!["still firing after 5 min and still a likely artifact (0.97, score 0.03): a technical notice — the readings are lost, check the sensor".into()],
+            model_version: "m".into(),
+            alert: "HypoxiaDetected p00003".into(),
+            unscored: Vec::new(),
+            reescalated: true,
+            technical: true,
+        }));
+        assert_eq!(
+            subject(&n),
+            "[FIRING critical] [technical: check the sensor] HypoxiaDetected — ward icu-1, patient p00003"
+        );
+        let text = text_body(&n, &links(), &ChartPart::None);
+        assert!(text.contains("technical notice: still firing, still a likely artifact"), "{text}");
+    }
+
+    #[test]
     fn message_is_multipart_alternative_with_escaped_html() {
         let n = notification();
         let msg = build_message(&n, &config(25), &links()).unwrap();
