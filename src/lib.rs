@@ -26,6 +26,7 @@
 
 pub mod alert;
 pub mod clinical;
+pub mod duration;
 pub mod exporter;
 pub mod exposition;
 pub mod group_commit;

@@ -3,9 +3,9 @@
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
+use wardwatch::duration::seconds as parse_duration;
 use wardwatch::exporter::{self, backfill, handlers::unix_now, Exporter, Options, Source};
 use wardwatch::replay::{self, Playback, Replay, Speed, Ward};
-use wardwatch::sim::events::parse_duration;
 use wardwatch::sim::source::HospitalSource;
 
 /// A simulated hospital — patients, network and cluster — as Prometheus metrics; or recorded

@@ -283,8 +283,7 @@ mod duration_text {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
-        let secs = crate::sim::events::parse_duration(&text).map_err(serde::de::Error::custom)?;
-        Duration::try_from_secs_f64(secs).map_err(|_| serde::de::Error::custom(format!("`{text}` is too long")))
+        crate::duration::parse(&text, false).map_err(serde::de::Error::custom)
     }
 }
 

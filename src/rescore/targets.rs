@@ -188,10 +188,8 @@ impl Targets {
             }
             let window = |field: &'static str, text: &Option<String>| {
                 text.as_deref()
-                    .map(|t| match crate::sim::events::parse_duration(t) {
-                        Ok(secs) if secs > 0.0 => Ok(std::time::Duration::from_secs_f64(secs)),
-                        Ok(_) => Err(TargetsError::Window { index, field, reason: format!("`{t}` must be positive") }),
-                        Err(reason) => Err(TargetsError::Window { index, field, reason }),
+                    .map(|t| {
+                        crate::duration::parse(t, true).map_err(|reason| TargetsError::Window { index, field, reason })
                     })
                     .transpose()
             };

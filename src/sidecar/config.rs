@@ -566,12 +566,7 @@ fn fail<T>(field: impl Into<String>, reason: impl Into<String>) -> Check<T> {
 
 /// Parse a duration like `10s` or `5m`; `positive` refuses zero.
 pub(crate) fn duration(field: &str, text: &str, positive: bool) -> Check<Duration> {
-    let secs = crate::sim::events::parse_duration(text).or_else(|e| fail(field, e))?;
-    let d = Duration::try_from_secs_f64(secs).or_else(|_| fail(field, format!("`{text}` is too long")))?;
-    if positive && d.is_zero() {
-        return fail(field, format!("`{text}` must be longer than zero"));
-    }
-    Ok(d)
+    crate::duration::parse(text, positive).or_else(|e| fail(field, e))
 }
 
 fn check_secret(field: &str, secret: &Secret) -> Check {

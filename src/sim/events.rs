@@ -301,28 +301,6 @@ pub fn draw_count<R: Rng + ?Sized>(per_day: f64, targets: usize, dt: f64, rng: &
     Poisson::new(lambda).map(|p| p.sample(rng) as u64).unwrap_or(0)
 }
 
-/// Parse a duration like `90s`, `10m`, `6h`, `1d` or a plain number of seconds.
-pub fn parse_duration(s: &str) -> Result<f64, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let factor = match unit {
-        "ms" => 0.001,
-        "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        "d" => 86400.0,
-        _ => return Err(format!("`{s}`: unit must be ms, s, m, h or d")),
-    };
-    let n: f64 = num.trim().parse().map_err(|_| format!("`{s}` is not a duration like 90s, 10m, 6h"))?;
-    if !n.is_finite() || n < 0.0 {
-        return Err(format!("`{s}` must be a non-negative duration"));
-    }
-    Ok(n * factor)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,16 +343,5 @@ mod tests {
         let n: u64 = (0..17_280).map(|_| draw_count(2.0, 1000, 5.0, &mut rng)).sum();
         assert!((1850..=2150).contains(&n), "{n}");
         assert_eq!(draw_count(0.0, 1000, 5.0, &mut rng), 0);
-    }
-
-    #[test]
-    fn durations_parse_with_units_and_reject_garbage() {
-        assert_eq!(parse_duration("90s"), Ok(90.0));
-        assert_eq!(parse_duration("10m"), Ok(600.0));
-        assert_eq!(parse_duration("1.5h"), Ok(5400.0));
-        assert_eq!(parse_duration("2d"), Ok(172_800.0));
-        assert_eq!(parse_duration("30"), Ok(30.0));
-        assert!(parse_duration("10 parsecs").is_err());
-        assert!(parse_duration("-3m").is_err());
     }
 }

@@ -12,7 +12,8 @@
 //! patient or device name), `link_flap` and `latency_spike` a link, cluster incidents a node;
 //! `ddos` always hits the cloud link. `duration` defaults to the middle of the kind's usual range.
 
-use crate::sim::events::{parse_duration, EventClass, EventKind};
+use crate::duration::seconds as parse_duration;
+use crate::sim::events::{EventClass, EventKind};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 

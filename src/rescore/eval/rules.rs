@@ -146,47 +146,13 @@ struct Global {
     evaluation_interval: Option<String>,
 }
 
-/// A Prometheus duration (`1h30m`, `10s`, `0s`, `250ms`; units y w d h m s ms in that order,
-/// integers), in ms, as Prometheus' `model.ParseDuration` reads it
-/// (<https://prometheus.io/docs/prometheus/latest/configuration/configuration/#duration>).
-pub fn parse_duration(text: &str) -> Result<i64, String> {
-    const UNITS: [(&str, i64); 7] = [
-        ("y", 365 * 86_400_000),
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-    ];
-    let bad = || format!("`{text}` is not a duration like 30s, 5m or 1h30m");
-    match text {
-        "" => return Err(bad()),
-        "0" => return Ok(0),
-        _ => {}
-    }
-    let (mut rest, mut total, mut next_unit) = (text, 0i64, 0usize);
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        let n: i64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-        let unit = &rest[..unit_len];
-        let at = UNITS[next_unit..].iter().position(|(u, _)| *u == unit).ok_or_else(bad)? + next_unit;
-        total = n.checked_mul(UNITS[at].1).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
-        next_unit = at + 1;
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
-}
-
 /// `global.evaluation_interval` of a Prometheus configuration, ms (Prometheus' default when unset).
 pub fn evaluation_interval(file: &str, config_yaml: &str) -> Result<i64, RulesError> {
     let config: Config =
         serde_yaml::from_str(config_yaml).map_err(|source| RulesError::Yaml { file: file.to_string(), source })?;
     match config.global.evaluation_interval {
         None => Ok(PROMETHEUS_DEFAULT_EVALUATION_INTERVAL_MS),
-        Some(text) => parse_duration(&text).map_err(|reason| RulesError::Rule {
+        Some(text) => crate::duration::prometheus_ms(&text).map_err(|reason| RulesError::Rule {
             file: file.to_string(),
             rule: "global.evaluation_interval".into(),
             reason,
@@ -249,7 +215,7 @@ pub fn parse(files: &[(String, String)], default_interval_ms: i64) -> Result<Rul
                 return Err(err("-", "an alert `limit` is not modelled by the evaluation".into()));
             }
             let interval_ms = match &g.interval {
-                Some(text) => parse_duration(text).map_err(|r| err("-", format!("interval: {r}")))?,
+                Some(text) => crate::duration::prometheus_ms(text).map_err(|r| err("-", format!("interval: {r}")))?,
                 None => default_interval_ms,
             };
             if interval_ms <= 0 {
@@ -259,7 +225,9 @@ pub fn parse(files: &[(String, String)], default_interval_ms: i64) -> Result<Rul
                 match (r.alert, r.record) {
                     (Some(name), None) => {
                         let duration = |field: &str, v: &Option<String>| {
-                            v.as_deref().map_or(Ok(0), parse_duration).map_err(|e| err(&name, format!("{field}: {e}")))
+                            v.as_deref()
+                                .map_or(Ok(0), crate::duration::prometheus_ms)
+                                .map_err(|e| err(&name, format!("{field}: {e}")))
                         };
                         let for_ms = duration("for", &r.for_)?;
                         let keep_firing_for_ms = duration("keep_firing_for", &r.keep_firing_for)?;
@@ -308,19 +276,6 @@ mod tests {
 
     fn one(text: &str) -> Result<RuleSet, RulesError> {
         parse(&[("t.yml".to_string(), text.to_string())], 15_000)
-    }
-
-    #[test]
-    fn durations_read_as_prometheus_reads_them() {
-        assert_eq!(parse_duration("10s"), Ok(10_000));
-        assert_eq!(parse_duration("1h30m"), Ok(5_400_000));
-        assert_eq!(parse_duration("0s"), Ok(0));
-        assert_eq!(parse_duration("0"), Ok(0));
-        assert_eq!(parse_duration("250ms"), Ok(250));
-        assert_eq!(parse_duration("1d2h"), Ok(93_600_000));
-        for bad in ["", "10", "1.5m", "30m1h", "5x", "m", "1s1s"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]
