@@ -3,7 +3,9 @@
 //! - [`payload`]: Alertmanager's webhook payload, version 4, parsed leniently.
 //! - [`budget`]: reading a body of any size, keeping its alerts within a byte budget.
 //! - [`notification`]: one notification per (alert group, status), with its idempotency key.
+//! - [`decision`]: escalate, keep or downgrade, as the rescoring decides and a notification says.
 
 pub mod budget;
+pub mod decision;
 pub mod notification;
 pub mod payload;

@@ -5,7 +5,7 @@
 //! while firing and resolved — and a group whose alerts changed — are distinct notifications.
 
 use crate::alert::payload::{Alert, LabelSet, Status, WebhookPayload};
-use crate::rescore::policy::Decision;
+use crate::alert::decision::Decision;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::hash::Hasher;
