@@ -35,6 +35,7 @@ pub mod ml;
 pub mod monitor;
 pub mod notify;
 pub mod plotting;
+pub mod prometheus;
 pub mod promql;
 pub mod replay;
 pub mod rescore;

@@ -19,8 +19,8 @@ use wardwatch::alert::notification::Notification;
 use wardwatch::alert::payload::WebhookPayload;
 use wardwatch::notify::channel::{Channel, EmailChannel};
 use wardwatch::notify::email::{EmailLinks, EmailSender, TlsMode};
-use wardwatch::notify::history::{HistoryError, PrometheusHistory};
 use wardwatch::notify::retry::Outcome;
+use wardwatch::prometheus::{HistoryError, PrometheusHistory};
 
 const METRIC: &str = "chart_demo_value";
 

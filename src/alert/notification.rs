@@ -4,8 +4,8 @@
 //! twice (an Alertmanager HA pair, a retry after a lost response) maps to one notification,
 //! while firing and resolved — and a group whose alerts changed — are distinct notifications.
 
-use crate::alert::payload::{Alert, LabelSet, Status, WebhookPayload};
 use crate::alert::decision::Decision;
+use crate::alert::payload::{Alert, LabelSet, Status, WebhookPayload};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::hash::Hasher;

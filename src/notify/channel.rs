@@ -6,9 +6,9 @@
 use crate::alert::notification::Notification;
 use crate::notify::chart;
 use crate::notify::email::{self, ChartPart, Delivery, EmailConfig, EmailLinks, EmailSender};
-use crate::notify::history::{self, PrometheusHistory};
 use crate::notify::retry::Outcome;
 use crate::notify::slack::{self, SlackSender};
+use crate::prometheus::{self as history, PrometheusHistory};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;

@@ -6,7 +6,7 @@
 //! `Title` text chunk. Non-finite values and gaps in time break a line; a lone sample is a dot; a
 //! constant series is a flat line in the middle.
 
-use crate::notify::history::Series;
+use crate::prometheus::Series;
 
 /// An RGB colour.
 type Rgb = [u8; 3];

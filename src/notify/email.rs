@@ -9,7 +9,7 @@
 //! - [`build_message_with_chart`] adds a chart of the recent history (see [`ChartPart`]): the
 //!   HTML part shows it from an inline PNG in a `multipart/related` part with Content-ID
 //!   [`CHART_CONTENT_ID`], or both parts say why it is unavailable. The channel fetches and renders
-//!   it (`notify::history`, `notify::chart`).
+//!   it (`prometheus`, `notify::chart`).
 //!
 //! # Threading
 //!

@@ -4,7 +4,6 @@ pub mod channel;
 pub mod chart;
 pub mod email;
 pub mod file;
-pub mod history;
 pub mod links;
 pub mod retry;
 pub mod slack;

@@ -7,7 +7,7 @@
 //! sample at or before it within five minutes — so a window does not depend on when it is fetched.
 
 use super::window::{Series, Window};
-use crate::notify::history::{HistoryError, Limits, PrometheusHistory};
+use crate::prometheus::{HistoryError, Limits, PrometheusHistory};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::future::Future;

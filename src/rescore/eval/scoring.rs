@@ -249,7 +249,7 @@ mod tests {
     fn a_generator_url_gives_the_sidecar_the_expression_back() {
         let expr = "wardwatch_patient_spo2_ratio < 0.90 and on (patient) x{a=\"b c\"} > 1";
         let url = generator_url(expr);
-        assert_eq!(crate::notify::history::expression_from_generator_url(&url).as_deref(), Some(expr));
+        assert_eq!(crate::prometheus::expression_from_generator_url(&url).as_deref(), Some(expr));
     }
 
     #[test]

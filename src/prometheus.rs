@@ -1,4 +1,5 @@
-//! The recent history of an alert's expression, from Prometheus, for the chart in an email.
+//! A client of the Prometheus HTTP API: the recent history of an expression, for an email's chart
+//! and for the rescoring's windows.
 //!
 //! - [`expression_from_generator_url`] takes the PromQL out of an alert's `generatorURL`
 //!   (`http://host:9090/graph?g0.expr=<urlencoded PromQL>&g0.tab=1`).
