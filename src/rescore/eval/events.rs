@@ -211,17 +211,19 @@ impl EventOutcome {
 /// on the patient (not an artifact's) was firing then — a patient already alarming at NEWS2 ≥ 7
 /// raises no new alert when a second problem begins, and needs none.
 pub fn outcomes(events: &[TrueEvent], notices: &[Notice]) -> Vec<EventOutcome> {
-    // An alert an artifact caused during a deterioration on the same signal notifies it too: a
-    // full-priority alarm brought someone to a patient who needed them.
     let mut first: HashMap<(u64, u64), i64> = HashMap::new();
-    for n in notices {
-        let id = match n.cause {
-            Cause::True => n.event_id,
-            Cause::Artifact => n.masked_event_id,
-            Cause::Unattributed => None,
-        };
-        if let (Some(id), Some(at)) = (id, n.full_priority_at_ms) {
+    for n in notices.iter().filter(|n| n.cause == Cause::True) {
+        if let (Some(id), Some(at)) = (n.event_id, n.full_priority_at_ms) {
             first.entry((n.seed, id)).and_modify(|t| *t = (*t).min(at)).or_insert(at);
+        }
+    }
+    // An alert an artifact caused on a signal the deterioration acts on, once the patient's true
+    // vitals had reached the trigger, notifies it too: a full-priority alarm brought someone to a
+    // patient who needed them then. Before the trigger it tells nothing of the deterioration.
+    let mut masked: HashMap<(u64, u64), Vec<i64>> = HashMap::new();
+    for n in notices.iter().filter(|n| n.cause == Cause::Artifact) {
+        if let (Some(id), Some(at)) = (n.masked_event_id, n.full_priority_at_ms) {
+            masked.entry((n.seed, id)).or_default().push(at);
         }
     }
     let mut by_patient: HashMap<(u64, &str), Vec<&Notice>> = HashMap::new();
@@ -231,8 +233,12 @@ pub fn outcomes(events: &[TrueEvent], notices: &[Notice]) -> Vec<EventOutcome> {
     events
         .iter()
         .map(|e| {
-            let attributed = first.get(&(e.seed, e.id)).copied();
             let due = e.required_at_ms().filter(|_| e.clinical());
+            let during = due.and_then(|d| masked.get(&(e.seed, e.id))?.iter().copied().filter(|&t| t >= d).min());
+            let attributed = match (first.get(&(e.seed, e.id)).copied(), during) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let covered = due.filter(|&at| {
                 by_patient
                     .get(&(e.seed, e.key.as_str()))
@@ -580,10 +586,11 @@ mod tests {
         assert_eq!(o[1].notified_at_ms, Some(25 * MIN));
         assert_eq!(o[1].early_warning_minutes(), Some(-5.0));
         assert_eq!(o[1].minutes_to_notification(), Some(25.0));
-        // An artifact on a signal the deterioration acts on, while it is under way, notifies it.
-        let masked = Notice { masked_event_id: Some(2), ..notice(Some(9), Cause::Artifact, Some(15)) };
-        let o = outcomes(&events, &[notices.as_slice(), &[masked]].concat());
-        assert_eq!(o[1].notified_at_ms, Some(15 * MIN));
+        // An artifact on a signal the deterioration acts on notifies it once the patient's true
+        // vitals reached the trigger (20 min), not before.
+        let masked = |at| Notice { masked_event_id: Some(2), ..notice(Some(9), Cause::Artifact, Some(at)) };
+        let o = outcomes(&events, &[notices.as_slice(), &[masked(15), masked(22)]].concat());
+        assert_eq!(o[1].notified_at_ms, Some(22 * MIN));
     }
 
     #[test]

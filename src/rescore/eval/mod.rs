@@ -81,7 +81,8 @@ pub struct AlertRecord {
     /// That event's id in the seed's ground truth.
     pub event_id: Option<u64>,
     /// Caused by an artifact while a deterioration acting on the same signal was under way: that
-    /// deterioration's id (the alarm still brought someone to a deteriorating patient).
+    /// deterioration's id (after its trigger, the alarm still brought someone to a patient who
+    /// needed them).
     pub masked_event_id: Option<u64>,
     /// Score in [0, 1].
     pub score: f64,
