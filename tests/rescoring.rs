@@ -217,3 +217,22 @@ async fn a_resolved_artifact_skips_the_channels_its_firing_was_held_from() {
     eventually(Duration::from_secs(3), "the queue empties", || running.sidecar.queue.depth() == 0).await;
     assert!(running.channels["email"].received().is_empty(), "the email was never told it fired");
 }
+
+#[tokio::test]
+async fn a_warning_still_usual_at_its_recheck_stays_downgraded_and_skips_email() {
+    let dir = tempfile::tempdir().unwrap();
+    let starts_at = chrono::Utc::now() - chrono::Duration::milliseconds(500);
+    // SpO2 at a steady 95%: neither dangerous nor unusual for this patient, before and after.
+    let running = downgrade_stack(dir.path(), "p00006", 0.95, starts_at, true).await;
+    let body = hypoxia_payload("firing", "p00006", &starts_at.to_rfc3339(), "e1").replace("critical", "warning");
+    assert_eq!(post_webhook(running.addr, body).await, 200);
+    let slack = running.channels["slack"].clone();
+    eventually(Duration::from_secs(5), "slack gets the downgraded alert", || !slack.received().is_empty()).await;
+    assert_eq!(slack.received()[0].scoring.tag(), Some("not actionable"), "{}", slack.received()[0].scoring.line());
+    eventually(Duration::from_secs(8), "the held email is settled", || running.sidecar.queue.depth() == 0).await;
+    assert!(running.channels["email"].received().is_empty(), "still usual at its recheck: email skipped");
+    let audit_path = dir.path().join("decisions.jsonl");
+    let audit = || std::fs::read_to_string(&audit_path).unwrap_or_default();
+    eventually(Duration::from_secs(2), "the recheck is audited", || audit().contains("stays downgraded")).await;
+    assert!(audit().contains("held channels skipped"), "{}", audit());
+}

@@ -228,7 +228,9 @@ impl Rescorer {
         let futures = alerts.iter().map(|a| async move {
             let firing_for = (at - a.starts_at).to_std().unwrap_or_default();
             match tokio::time::timeout(self.budget, self.assess(a, at)).await {
-                Ok(Ok((_, assessment, _, _))) => Ok((self.policy.recheck(&assessment, firing_for), assessment)),
+                Ok(Ok((subject, assessment, _, _))) => {
+                    Ok((self.policy.recheck(&subject, &assessment, firing_for), assessment))
+                }
                 Ok(Err((_, why))) => Err(why),
                 Err(_) => Err(format!("history not read within the {:?} budget", self.budget)),
             }

@@ -10,7 +10,8 @@
 //! up to then ([`Policy::recheck`]). If the evidence of an artifact still holds, the patient's
 //! readings are lost rather than dangerous: the held channels get a *technical* notice ("check
 //! the sensor"), the distinction IEC 60601-1-8 draws between technical and physiological alarm
-//! conditions. Otherwise it goes out again at full priority, escalated if it now scores so.
+//! conditions. A warning still within the entity's usual range and not dangerous stays
+//! downgraded. Otherwise it goes out again at full priority, escalated if it now scores so.
 
 use super::score::{Assessment, Reason, Subject};
 use serde::{Deserialize, Serialize};
@@ -215,11 +216,26 @@ impl Policy {
 
     /// Look again at a downgraded alert still firing `firing_for` after its `startsAt`, assessed
     /// on its history up to now: a technical notice while the evidence of an artifact holds (and
-    /// [`Policy::technical_notices`] is on), full priority otherwise — never lower than `keep`
-    /// then, and escalated if it now scores so.
-    pub fn recheck(&self, assessment: &Assessment, firing_for: Duration) -> Recheck {
+    /// [`Policy::technical_notices`] is on); still downgraded while it is still within the
+    /// entity's usual range and not dangerous (the first decision's own test, which a critical
+    /// alert never meets unless [`Policy::routine_critical`]); full priority otherwise — never
+    /// lower than `keep` then, and escalated if it now scores so.
+    pub fn recheck(&self, subject: &Subject, assessment: &Assessment, firing_for: Duration) -> Recheck {
         let minutes = firing_for.as_secs() / 60;
         let artifact = assessment.artifact >= self.downgrade_at && assessment.score < self.downgrade_below;
+        let routine =
+            assessment.score < self.routine_below && (self.routine_critical || subject.severity != "critical");
+        if !artifact && routine && self.floor.of(&subject.severity) == Decision::Downgrade {
+            return Recheck {
+                decision: Decision::Downgrade,
+                technical: false,
+                why: format!(
+                    "still firing after {minutes} min, still within this entity's usual range and not dangerous \
+                     (score {:.2}): stays downgraded",
+                    assessment.score
+                ),
+            };
+        }
         if self.technical_notices && artifact {
             return Recheck {
                 decision: Decision::Downgrade,
@@ -350,16 +366,22 @@ mod tests {
     fn a_recheck_gives_a_technical_notice_only_while_the_artifact_evidence_holds() {
         let p = Policy::default();
         let five = p.reescalate_after;
-        let still_off = p.recheck(&assessed(0.05, 0.95), five);
+        let still_off = p.recheck(&subject("critical"), &assessed(0.05, 0.95), five);
         assert_eq!((still_off.decision, still_off.technical), (Decision::Downgrade, true));
         assert!(still_off.why.contains("check the sensor"), "{}", still_off.why);
-        let gone = p.recheck(&assessed(0.4, 0.1), five);
+        let gone = p.recheck(&subject("critical"), &assessed(0.4, 0.1), five);
         assert_eq!((gone.decision, gone.technical), (Decision::Keep, false), "the evidence is gone: full priority");
-        let now_dangerous = p.recheck(&assessed(0.9, 0.9), five);
+        let now_dangerous = p.recheck(&subject("critical"), &assessed(0.9, 0.9), five);
         assert_eq!((now_dangerous.decision, now_dangerous.technical), (Decision::Escalate, false));
         let off = Policy { technical_notices: false, ..Policy::default() };
-        let v = off.recheck(&assessed(0.05, 0.95), five);
+        let v = off.recheck(&subject("critical"), &assessed(0.05, 0.95), five);
         assert_eq!((v.decision, v.technical), (Decision::Keep, false), "turned off: full priority as before");
+        // Still usual and not dangerous: a warning stays downgraded, a critical alert does not.
+        let usual = p.recheck(&subject("warning"), &assessed(0.1, 0.0), five);
+        assert_eq!((usual.decision, usual.technical), (Decision::Downgrade, false), "{}", usual.why);
+        assert!(usual.why.contains("stays downgraded"), "{}", usual.why);
+        let critical = p.recheck(&subject("critical"), &assessed(0.1, 0.0), five);
+        assert_eq!(critical.decision, Decision::Keep);
     }
 
     #[test]

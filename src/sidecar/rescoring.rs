@@ -6,7 +6,8 @@
 //!   channels are *held* until `startsAt + reescalate_after`, then get the alert if Prometheus
 //!   still shows it firing, or are skipped if it ended. Still firing, it is rescored on its
 //!   history up to that moment: still a likely artifact, it goes out as a technical notice
-//!   ("check the sensor"); otherwise re-escalated at full priority. A resolved notification of
+//!   ("check the sensor"); still within its usual range and not dangerous, it stays downgraded
+//!   (the held channels are skipped); otherwise re-escalated at full priority. A resolved notification of
 //!   a downgraded alert skips them at once. Nothing is ever dropped: a downgraded alert always
 //!   reaches at least one channel, and when the firing state or the recheck cannot be told it is
 //!   re-escalated.
@@ -177,18 +178,20 @@ async fn reescalate_if_due(s: &Sidecar, item: Item, n: &Notification, v: StoredV
 /// One alert's recheck at its re-escalation time, or why there is none.
 type Looked = Result<(Recheck, Assessment), String>;
 
-/// The group's recheck: a technical notice only when every alert is still a likely artifact,
-/// otherwise the most urgent full-priority decision (`keep` when one could not be rescored).
+/// The group's recheck: the most urgent full-priority decision if any alert needs one (`keep`
+/// when one could not be rescored); else a technical notice if any alert is still a likely
+/// artifact; else it stays downgraded (every alert still usual and not dangerous).
 fn group_recheck(looked: &[Looked]) -> (Recheck, Option<&Assessment>) {
     if let Some(Err(why)) = looked.iter().find(|l| l.is_err()) {
         let why = format!("re-escalated: it could not be rescored at its re-escalation time ({why})");
         return (Recheck { decision: Decision::Keep, technical: false, why }, None);
     }
     let ok = || looked.iter().filter_map(|l| l.as_ref().ok());
-    if let Some((r, a)) = ok().filter(|(r, _)| !r.technical).max_by_key(|(r, _)| r.decision) {
+    if let Some((r, a)) = ok().filter(|(r, _)| r.decision >= Decision::Keep).max_by_key(|(r, _)| r.decision) {
         return (r.clone(), Some(a));
     }
-    match ok().max_by(|(_, a), (_, b)| a.artifact.total_cmp(&b.artifact)) {
+    let technical = ok().filter(|(r, _)| r.technical).max_by(|(_, a), (_, b)| a.artifact.total_cmp(&b.artifact));
+    match technical.or_else(|| ok().next()) {
         Some((r, a)) => (r.clone(), Some(a)),
         None => {
             let why = "re-escalated: nothing to rescore at its re-escalation time".to_owned();
@@ -213,8 +216,14 @@ async fn reescalate(
         Some((true, Some(looked))) => Some(group_recheck(looked)),
         _ => None,
     };
+    let stays = recheck.as_ref().is_some_and(|(r, _)| r.decision == Decision::Downgrade && !r.technical);
     let (skip, reason) = if matches!(firing, Some((false, _))) {
         (held.clone(), "downgraded as a likely artifact; it ended before re-escalation")
+    } else if stays {
+        if let (Scoring::Scored(g), Some((r, _))) = (&mut v.scoring, &recheck) {
+            g.reasons.insert(0, r.why.clone());
+        }
+        (held.clone(), "downgraded: still within its usual range and not dangerous at re-escalation")
     } else {
         if let Scoring::Scored(g) = &mut v.scoring {
             g.reescalated = true;
@@ -311,6 +320,9 @@ fn reescalation_entries(
                 (Some(false), _) => {
                     (Decision::Downgrade, "held channels skipped: the alert ended before re-escalation".to_owned())
                 }
+                (Some(true), Some(Ok((r, _)))) if r.decision == Decision::Downgrade && !r.technical => {
+                    (Decision::Downgrade, format!("held channels skipped: {}", r.why))
+                }
                 (Some(true), Some(Ok((r, _)))) => (r.decision, r.why.clone()),
                 (Some(true), Some(Err(why))) => (Decision::Keep, format!("re-escalated: not rescored ({why})")),
                 (Some(true), None) => {
@@ -351,5 +363,10 @@ mod tests {
         assert!(r.why.contains("history unavailable") && a.is_none(), "{}", r.why);
         let (r, _) = group_recheck(&[]);
         assert_eq!((r.decision, r.technical), (Decision::Keep, false));
+        let usual = [looked(Decision::Downgrade, false, 0.0), looked(Decision::Downgrade, true, 0.8)];
+        let (r, _) = group_recheck(&usual);
+        assert!(r.technical, "a sensor still off is told even if another alert stays downgraded");
+        let (r, _) = group_recheck(&[looked(Decision::Downgrade, false, 0.0)]);
+        assert_eq!((r.decision, r.technical), (Decision::Downgrade, false), "stays downgraded");
     }
 }

@@ -49,16 +49,18 @@ impl Channel for Recorder {
     }
 }
 
-/// A transparent model: the window's last SpO2 below 0.5 reads as an artifact (probe-off), any
-/// other level as genuine; named features `score` and `artifact` are taken as they are.
+/// A transparent model: the window's last SpO2 below 0.5 reads as an artifact (probe-off), 0.94
+/// and above as usual and not dangerous (score 0.1), anything between as genuine; named features
+/// `score` and `artifact` are taken as they are.
 pub struct TestModel;
 
 impl Model for TestModel {
     fn assess(&self, _subject: &Subject, window: &Window) -> Result<Assessment, String> {
         let spo2 = window.signal("spo2").and_then(|s| s.last()).map(|(_, v)| v).ok_or("no spo2")?;
         let artifact = if spo2 < 0.5 { 0.95 } else { 0.05 };
+        let score = if spo2 >= 0.94 { 0.1 } else { 1.0 - artifact };
         let text = format!("SpO2 {:.0}% at the alert's start", spo2 * 100.0);
-        Ok(Assessment { score: 1.0 - artifact, artifact, reasons: vec![Reason { text, weight: 1.0 }] })
+        Ok(Assessment { score, artifact, reasons: vec![Reason { text, weight: 1.0 }] })
     }
     fn assess_features(&self, _subject: &Subject, f: &Features) -> Result<Assessment, String> {
         if let Some(unknown) = f.keys().find(|k| *k != "score" && *k != "artifact") {

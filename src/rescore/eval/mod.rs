@@ -98,6 +98,9 @@ pub struct AlertRecord {
     /// ([`Policy::recheck`](crate::rescore::policy::Policy::recheck)): `Some(true)` for a
     /// technical notice (still a likely artifact), `Some(false)` for full priority again.
     pub technical_at_reescalation: Option<bool>,
+    /// Looked at again, still within its entity's usual range and not dangerous: it stays
+    /// downgraded and its held channels are skipped.
+    pub stays_downgraded: bool,
     /// Time to extract, score and decide, ns.
     pub cost_ns: u64,
     /// The decision's reasons, joined, for reading.
@@ -110,9 +113,10 @@ impl AlertRecord {
         self.decision == Decision::Downgrade && self.still_firing_at_reescalation
     }
 
-    /// Looked at again and re-escalated at full priority (not a technical notice).
+    /// Looked at again and re-escalated at full priority (neither a technical notice nor still
+    /// downgraded).
     pub fn reescalated(&self) -> bool {
-        self.looked_at_again() && self.technical_at_reescalation != Some(true)
+        self.looked_at_again() && self.technical_at_reescalation != Some(true) && !self.stays_downgraded
     }
 
     /// Looked at again and sent as a technical notice: still a likely artifact.

@@ -155,8 +155,13 @@ pub fn write(out: &mut dyn Write, records: &[AlertRecord], options: &EvalOptions
     }
     let mut again: BTreeMap<(&str, Cause), usize> = BTreeMap::new();
     let mut technical: BTreeMap<(&str, Cause), usize> = BTreeMap::new();
+    let mut stays: BTreeMap<(&str, Cause), usize> = BTreeMap::new();
     for r in records.iter().filter(|r| r.looked_at_again()) {
-        let to = if r.technical_notice() { &mut technical } else { &mut again };
+        let to = match (r.technical_notice(), r.stays_downgraded) {
+            (true, _) => &mut technical,
+            (false, true) => &mut stays,
+            (false, false) => &mut again,
+        };
         *to.entry((r.rule.as_str(), r.cause)).or_default() += 1;
     }
     let listed = |m: &BTreeMap<(&str, Cause), usize>| {
@@ -164,9 +169,10 @@ pub fn write(out: &mut dyn Write, records: &[AlertRecord], options: &EvalOptions
     };
     writeln!(
         out,
-        "\ndowngraded and still firing at the re-escalation delay, by rule and cause:\n  re-escalated at full priority: {}\n  technical notices (still a likely artifact): {}",
+        "\ndowngraded and still firing at the re-escalation delay, by rule and cause:\n  re-escalated at full priority: {}\n  technical notices (still a likely artifact): {}\n  still downgraded (still usual, not dangerous): {}",
         listed(&again),
-        listed(&technical)
+        listed(&technical),
+        listed(&stays)
     )?;
     let f = Figures::of(records, options.seeds, options.hours);
     let rekept = records.iter().filter(|r| r.reescalated()).count();

@@ -82,7 +82,9 @@ pub fn score(
                 let assessment = scorer.assess(&r.subject, &window);
                 let record = if r.counted { &mut scored.records[r.index] } else { &mut scored.warm_up[r.index] };
                 let firing_for = Duration::from_millis((r.due_ms - record.starts_at_ms).max(0) as u64);
-                record.technical_at_reescalation = Some(policy.recheck(&assessment, firing_for).technical);
+                let recheck = policy.recheck(&r.subject, &assessment, firing_for);
+                record.technical_at_reescalation = Some(recheck.technical);
+                record.stays_downgraded = recheck.decision == Decision::Downgrade && !recheck.technical;
             }
             while let Some(f) = due.next_if(|f| f.starts_at_ms < next) {
                 let target = targets.resolve(&f.labels, &urls[set][f.rule]);
@@ -235,6 +237,7 @@ fn fire(
         still_firing_at_reescalation: still_firing,
         reescalated_at_ms: reescalation,
         technical_at_reescalation: None,
+        stays_downgraded: false,
         cost_ns,
         top_reason: verdict.reasons.iter().map(|r| r.text.as_str()).collect::<Vec<_>>().join("; "),
     };
