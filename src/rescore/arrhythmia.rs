@@ -20,9 +20,11 @@
 //!   lowest 5-beat rate stays above a floor and no clean pulsatile channel is slower;
 //! - **extreme tachycardia** (> 140/min for 17 beats): doubted when the cleanest ECG lead's and
 //!   pulsatile channel's 17-beat rates stay below a ceiling;
-//! - **ventricular tachycardia** (≥ 5 ventricular beats above 100/min): believed when any lead
-//!   shows a run of alike abnormal beats; else doubted when an ECG lead is clean, or when the
-//!   ECG is noisy but a pulsatile channel keeps a regular pulse;
+//! - **ventricular tachycardia** (≥ 5 ventricular beats above 100/min): doubted when a nearly
+//!   clean pulsatile channel keeps a steady rate and no lead shows the alarm's 5 alike abnormal
+//!   beats; else believed when a lead shows a long enough run of alike abnormal beats, or a
+//!   shorter one the other lead does not contradict with normal beats; else doubted when an ECG
+//!   lead is clean, or when the ECG is noisy but a pulsatile channel keeps a regular pulse;
 //! - **ventricular flutter/fibrillation** (an oscillation ≥ 4 s): doubted when a clean channel
 //!   keeps organised beats — an ECG lead with a spread spectrum, or a pulsatile channel's pulses.
 //!
@@ -37,6 +39,11 @@ use serde::{Deserialize, Serialize};
 pub const RECENT_SECONDS: f64 = 14.0;
 /// The earlier stretch a channel's usual quality is judged over.
 pub const BEFORE_SECONDS: f64 = 60.0;
+/// The ventricular beats in a row a ventricular tachycardia alarm is defined by.
+pub const ALARM_RUN: f64 = 5.0;
+/// The quality a pulsatile channel needs for its steadiness to contradict a ventricular
+/// tachycardia: nine-tenths, a channel nearly free of noise.
+pub const STEADY_PULSE_QUALITY: f64 = 0.9;
 
 /// Thresholds of [`judge`], per alarm type.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -61,6 +68,16 @@ pub struct Params {
     /// Ventricular tachycardia: quality of a pulsatile channel that contradicts the alarm when
     /// the ECG is too noisy to judge.
     pub vt_pulse_quality: f64,
+    /// Ventricular tachycardia: a run at least this long supports the alarm on one lead alone;
+    /// a shorter one only if the other lead, when it is at least [`Params::vt_other_quality`]
+    /// clean, shows 2 alike abnormal beats in a row too (0: one lead always suffices).
+    pub vt_alone_run: f64,
+    /// Ventricular tachycardia: quality at which the other lead witnesses a short run.
+    pub vt_other_quality: f64,
+    /// Ventricular tachycardia: spread, per minute, of a clean pulsatile channel's 5-beat rate
+    /// under which its pulse is steady and contradicts an alarm no lead shows
+    /// [`ALARM_RUN`] alike abnormal beats for (0: never).
+    pub vt_steady_pulse: f64,
     /// Flutter/fibrillation: quality of a channel that can contradict the alarm.
     pub vf_quality: f64,
     /// Flutter/fibrillation: spectral concentration under which a lead is organised.
@@ -82,6 +99,9 @@ impl Default for Params {
             vt_quality: 0.3,
             vt_run: 3.0,
             vt_pulse_quality: 0.3,
+            vt_alone_run: 4.0,
+            vt_other_quality: 0.3,
+            vt_steady_pulse: 5.0,
             vf_quality: 0.3,
             vf_concentration: 0.8,
         }
@@ -274,14 +294,16 @@ pub fn summarise(window: &Window) -> Features {
     out
 }
 
-/// The channels a feature set describes, by slot.
-struct Channels {
+/// The channels a feature set describes, by slot: what [`judge_channels`] reads.
+#[derive(Debug, Clone)]
+pub struct Channels {
     ecg: Vec<(&'static str, ChannelFeatures)>,
     pulse: Vec<(&'static str, ChannelFeatures)>,
 }
 
 impl Channels {
-    fn of(features: &Features) -> Self {
+    /// The channels of a feature set from [`summarise`].
+    pub fn of(features: &Features) -> Self {
         let prefixed: Features =
             features.iter().filter_map(|(k, v)| Some((k.strip_prefix("arrhythmia.")?.to_owned(), *v))).collect();
         let slot = |s: &'static str| ChannelFeatures::from_features(&prefixed, s).map(|f| (s, f));
@@ -312,16 +334,25 @@ pub struct Judgement {
 
 /// Judge an alarm of type `alarm` on its features with thresholds `p`.
 pub fn judge(alarm: Alarm, features: &Features, p: &Params) -> Judgement {
-    let ch = Channels::of(features);
+    judge_channels(alarm, &Channels::of(features), p, true)
+}
+
+/// [`judge`] on channels read once, its reasons in words only if `explain` (tuning judges each
+/// record many times and reads only the decision).
+pub fn judge_channels(alarm: Alarm, ch: &Channels, p: &Params, explain: bool) -> Judgement {
     let clean = |f: &ChannelFeatures, q: f64| f.q.is_finite() && f.q >= q;
-    let doubt = |why: String| Judgement { doubted: true, reasons: vec![why] };
-    let keep = |why: String| Judgement { doubted: false, reasons: vec![why] };
+    let verdict = |doubted: bool, why: &dyn Fn() -> String| Judgement {
+        doubted,
+        reasons: if explain { vec![why()] } else { Vec::new() },
+    };
+    let doubt = |why: &dyn Fn() -> String| verdict(true, why);
+    let keep = |why: &dyn Fn() -> String| verdict(false, why);
     match alarm {
         Alarm::Asystole => {
             let q = p.asystole_quality;
             let beating = |f: &ChannelFeatures| clean(f, q) && f.gap.is_finite() && f.gap < p.asystole_gap;
             if let Some((slot, f)) = ch.pulse.iter().find(|(_, f)| beating(f)) {
-                return doubt(format!(
+                return doubt(&|| format!(
                     "{} keeps beating: longest pause {:.1} s, quality {:.2}",
                     name(slot),
                     f.gap,
@@ -331,7 +362,7 @@ pub fn judge(alarm: Alarm, features: &Features, p: &Params) -> Judgement {
             let paused_pulse =
                 ch.pulse.iter().find(|(_, f)| f.qpre >= q && f.gap.is_finite() && f.gap >= p.asystole_gap);
             if let (Some((slot, f)), None) = (ch.ecg.iter().find(|(_, f)| beating(f)), paused_pulse) {
-                return doubt(format!(
+                return doubt(&|| format!(
                     "{} keeps beating: longest pause {:.1} s, quality {:.2}, and no pulse channel shows the pause",
                     name(slot),
                     f.gap,
@@ -339,61 +370,96 @@ pub fn judge(alarm: Alarm, features: &Features, p: &Params) -> Judgement {
                 ));
             }
             let longest = ch.ecg.iter().chain(&ch.pulse).map(|(_, f)| f.gap).fold(f64::NAN, f64::min);
-            keep(format!("no clean channel keeps beating (shortest longest-pause {longest:.1} s)"))
+            keep(&|| format!("no clean channel keeps beating (shortest longest-pause {longest:.1} s)"))
         }
         Alarm::ExtremeBradycardia => {
             let q = p.bradycardia_quality;
             let slow_pulse = ch.pulse.iter().find(|(_, f)| clean(f, q) && f.r5min < 40.0);
             match (ch.ecg.first().filter(|(_, f)| clean(f, q)), slow_pulse) {
-                (Some((slot, f)), None) if f.r5min >= p.bradycardia_rate => doubt(format!(
+                (Some((slot, f)), None) if f.r5min >= p.bradycardia_rate => doubt(&|| format!(
                     "{} never slower than {:.0}/min over 5 beats (quality {:.2})",
                     name(slot),
                     f.r5min,
                     f.q
                 )),
-                _ => keep("no clean channel contradicts the slow rate".into()),
+                _ => keep(&|| "no clean channel contradicts the slow rate".into()),
             }
         }
         Alarm::ExtremeTachycardia => {
             let q = p.tachycardia_quality;
             let fast_pulse = ch.pulse.iter().find(|(_, f)| clean(f, q) && f.r17max >= p.tachycardia_rate);
             match (ch.ecg.first().filter(|(_, f)| clean(f, q)), fast_pulse) {
-                (Some((slot, f)), None) if f.r17max < p.tachycardia_rate => doubt(format!(
+                (Some((slot, f)), None) if f.r17max < p.tachycardia_rate => doubt(&|| format!(
                     "{} never faster than {:.0}/min over 17 beats (quality {:.2})",
                     name(slot),
                     f.r17max,
                     f.q
                 )),
-                _ => keep("no clean channel contradicts the fast rate".into()),
+                _ => keep(&|| "no clean channel contradicts the fast rate".into()),
             }
         }
         Alarm::VentricularTachycardia => {
-            // Any lead's run of alike abnormal beats supports the alarm, however noisy the lead:
-            // missing a real run costs more than keeping a false one.
-            if let Some((slot, f)) = ch.ecg.iter().find(|(_, f)| f.arun >= p.vt_run) {
-                return keep(format!(
+            let longest = ch.ecg.iter().map(|(_, f)| f.arun).fold(0.0, f64::max);
+            // A real ventricular tachycardia disturbs the pulse it makes: a clean pulse that keeps
+            // its rate, under a rhythm no lead shows the alarm's own run of, belies the alarm.
+            let steady = |f: &ChannelFeatures| {
+                clean(f, STEADY_PULSE_QUALITY) && f.gap < 2.0 && f.r5max - f.r5min < p.vt_steady_pulse
+            };
+            if let Some((slot, f)) = ch.pulse.iter().find(|(_, f)| longest < ALARM_RUN && steady(f)) {
+                return doubt(&|| format!(
+                    "{} keeps a steady pulse ({:.0}–{:.0}/min over 5 beats, quality {:.2}) and no ECG lead shows {ALARM_RUN:.0} alike abnormal beats in a row (longest {longest:.0})",
+                    name(slot),
+                    f.r5min,
+                    f.r5max,
+                    f.q
+                ));
+            }
+            // A ventricular beat is abnormal in every lead: a short run on one lead needs the
+            // other, if it can be read, to show abnormal beats in a row too. Past that, any
+            // lead's run supports the alarm however noisy the lead: missing a real run costs
+            // more than keeping a false one.
+            let witness = |slot: &str| {
+                ch.ecg.iter().find(|(other, g)| *other != slot && clean(g, p.vt_other_quality) && g.arun <= 1.0)
+            };
+            let supports = |(slot, f): &&(&'static str, ChannelFeatures)| {
+                f.arun >= p.vt_run && (f.arun >= p.vt_alone_run || witness(slot).is_none())
+            };
+            if let Some((slot, f)) = ch.ecg.iter().find(supports) {
+                return keep(&|| format!(
                     "{} shows {:.0} alike abnormal beats in a row (quality {:.2})",
                     name(slot),
                     f.arun,
                     f.q
                 ));
             }
-            let longest = ch.ecg.iter().map(|(_, f)| f.arun).fold(0.0, f64::max);
+            let unseen = ch.ecg.iter().find(|(_, f)| f.arun >= p.vt_run).and_then(|(slot, f)| {
+                witness(slot).map(|(other, g)| (slot, f, other, g))
+            });
             if let Some((slot, f)) = ch.ecg.iter().find(|(_, f)| clean(f, p.vt_quality)) {
-                return doubt(format!(
-                    "{} shows no run of ventricular-looking beats (longest {longest:.0}, quality {:.2})",
-                    name(slot),
-                    f.q
-                ));
+                return doubt(&|| match unseen {
+                    Some((run_slot, run, other, g)) => format!(
+                        "the run of {:.0} abnormal beats on {} is not on {} (longest {:.0}, quality {:.2})",
+                        run.arun,
+                        name(run_slot),
+                        name(other),
+                        g.arun,
+                        g.q
+                    ),
+                    None => format!(
+                        "{} shows no run of ventricular-looking beats (longest {longest:.0}, quality {:.2})",
+                        name(slot),
+                        f.q
+                    ),
+                });
             }
             if let Some((slot, f)) = ch.pulse.iter().find(|(_, f)| clean(f, p.vt_pulse_quality) && f.gap < 2.0) {
-                return doubt(format!(
+                return doubt(&|| format!(
                     "the ECG is noisy with no run of ventricular-looking beats (longest {longest:.0}), and {} keeps a regular pulse (quality {:.2})",
                     name(slot),
                     f.q
                 ));
             }
-            keep("no clean channel to judge the rhythm on".into())
+            keep(&|| "no clean channel to judge the rhythm on".into())
         }
         Alarm::VentricularFlutterFibrillation => {
             let q = p.vf_quality;
@@ -401,15 +467,15 @@ pub fn judge(alarm: Alarm, features: &Features, p: &Params) -> Judgement {
             let pulsing = ch.pulse.iter().find(|(_, f)| clean(f, q) && f.gap < 2.0);
             match (organised, pulsing) {
                 (_, Some((slot, f))) => {
-                    doubt(format!("{} keeps its pulses (longest pause {:.1} s, quality {:.2})", name(slot), f.gap, f.q))
+                    doubt(&|| format!("{} keeps its pulses (longest pause {:.1} s, quality {:.2})", name(slot), f.gap, f.q))
                 }
-                (Some((slot, f)), None) => doubt(format!(
+                (Some((slot, f)), None) => doubt(&|| format!(
                     "{} shows organised beats (spectral concentration {:.2}, quality {:.2})",
                     name(slot),
                     f.conc,
                     f.q
                 )),
-                _ => keep("no clean channel shows an organised rhythm".into()),
+                _ => keep(&|| "no clean channel shows an organised rhythm".into()),
             }
         }
     }
@@ -495,12 +561,59 @@ mod tests {
         assert!(!judge(Alarm::VentricularTachycardia, &summarise(&noisy), &p).doubted, "a run on any lead: kept");
         let noise = window(&[("ecg_ii", &run, &[("quality", 0.2)])]);
         assert!(!judge(Alarm::VentricularTachycardia, &summarise(&noise), &p).doubted, "nothing clean: kept");
-        let pulsing = window(&[("ecg_ii", &run, &[("quality", 0.2)]), ("abp", BEATING, &[])]);
+        let pulsing = window(&[("ecg_ii", &run, &[("quality", 0.2)]), ("abp", BEATING, &[("quality", 0.8)])]);
         let j = judge(Alarm::VentricularTachycardia, &summarise(&pulsing), &p);
         assert!(j.doubted && j.reasons[0].contains("keeps a regular pulse"), "a noisy ECG and a clean pulse: {j:?}");
         let vf = window(&[("ecg_ii", &run, &[("concentration", 0.9)])]);
         assert!(!judge(Alarm::VentricularFlutterFibrillation, &summarise(&vf), &p).doubted);
         assert!(judge(Alarm::VentricularFlutterFibrillation, &summarise(&clean), &p).doubted);
+    }
+
+    #[test]
+    fn a_short_ventricular_run_needs_the_other_lead_and_a_steady_pulse_belies_one_shorter_than_the_alarms() {
+        let p = Params::default();
+        let lead = [("abnormal_run", 0.0), ("quality", 0.95), ("last_beat_age", 0.5), ("rate5", 80.0)];
+        let vt = |ii: f64, v: f64, v_quality: f64| {
+            judge(
+                Alarm::VentricularTachycardia,
+                &summarise(&window(&[
+                    ("ecg_ii", &lead, &[("abnormal_run", ii)]),
+                    ("ecg_v", &lead, &[("abnormal_run", v), ("quality", v_quality)]),
+                ])),
+                &p,
+            )
+        };
+        let alone = vt(3.0, 0.0, 0.95);
+        assert!(alone.doubted, "a triplet on one lead, the other clean and normal: {alone:?}");
+        assert!(alone.reasons[0].contains("the run of 3 abnormal beats on") && alone.reasons[0].contains("is not on"));
+        assert!(!vt(3.0, 2.0, 0.95).doubted, "the other lead shows abnormal beats too");
+        assert!(!vt(3.0, 0.0, 0.1).doubted, "the other lead cannot be read: the run stands");
+        assert!(!vt(4.0, 0.0, 0.95).doubted, "a run of 4 stands on one lead");
+
+        // A clean pulse keeping its rate within the spread, and no lead with the alarm's 5 beats.
+        let pulse = |spread: f64, quality: f64, run: f64| {
+            let mut w = window(&[
+                ("ecg_ii", &lead, &[("abnormal_run", run)]),
+                ("ecg_v", &lead, &[("abnormal_run", run)]),
+                ("abp", BEATING, &[("quality", quality)]),
+            ]);
+            let rate = w.signals.get_mut("rate5:abp").expect("the pulse's rate");
+            let last = rate.values.len() - 1;
+            rate.values[last] += spread;
+            judge(Alarm::VentricularTachycardia, &summarise(&w), &p)
+        };
+        let steady = pulse(2.0, 0.95, 3.0);
+        assert!(steady.doubted && steady.reasons[0].contains("keeps a steady pulse (75–77/min"), "{steady:?}");
+        assert!(!pulse(p.vt_steady_pulse + 1.0, 0.95, 3.0).doubted, "a pulse disturbed by the run");
+        assert!(!pulse(2.0, 0.8, 3.0).doubted, "a pulse not clean enough to tell");
+        assert!(!pulse(2.0, 0.95, ALARM_RUN).doubted, "the alarm's own run on the ECG stands");
+        let off = Params { vt_steady_pulse: 0.0, ..p };
+        let w = window(&[
+            ("ecg_ii", &lead, &[("abnormal_run", 3.0)]),
+            ("ecg_v", &lead, &[("abnormal_run", 3.0)]),
+            ("abp", BEATING, &[]),
+        ]);
+        assert!(!judge(Alarm::VentricularTachycardia, &summarise(&w), &off).doubted, "steadiness unused");
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! score cross-validated by record, thresholds tuned on the other folds ([`tune`]).
 
 use crate::monitor::{self, Numerics};
-use crate::rescore::arrhythmia::{self, Alarm, Params};
+use crate::rescore::arrhythmia::{self, Alarm, Channels, Params};
 use crate::rescore::engine::{Model, Rescorer};
 use crate::rescore::history::InMemorySource;
 use crate::rescore::policy::{Decision, Policy};
@@ -284,15 +284,16 @@ pub fn count(decisions: impl IntoIterator<Item = (Alarm, bool, bool)>) -> (BTree
 pub fn tune(records: &[(&Features, Alarm, bool)], start: Params) -> Params {
     let mut best = start;
     for alarm in Alarm::ALL {
-        let mine: Vec<&(&Features, Alarm, bool)> = records.iter().filter(|r| r.1 == alarm).collect();
+        let mine: Vec<(Channels, bool)> =
+            records.iter().filter(|r| r.1 == alarm).map(|(f, _, truth)| (Channels::of(f), *truth)).collect();
         if mine.is_empty() {
             continue;
         }
         let mut top: Option<(f64, usize, Params)> = None;
         for candidate in grid(alarm, &best) {
             let mut c = Counts::default();
-            for (f, a, truth) in &mine {
-                c.add(!arrhythmia::judge(*a, f, &candidate).doubted, *truth);
+            for (channels, truth) in &mine {
+                c.add(!arrhythmia::judge_channels(alarm, channels, &candidate, false).doubted, *truth);
             }
             let utility = c.tn as f64 - MISS_COST * c.fn_ as f64;
             let downgraded = c.tn + c.fn_;
@@ -315,7 +316,9 @@ pub fn tune(records: &[(&Features, Alarm, bool)], start: Params) -> Params {
 /// The ranges are the clinically sensible ones, so that tuning cannot learn a threshold no
 /// clinician would accept: a channel must be at least a third clean; an asystole's contradicting
 /// pause is 2–4 s; a bradycardia is doubted only above 44–56/min and a tachycardia only below
-/// 100–115/min (the alarms are < 40 and > 140); a ventricular run is 2–6 beats.
+/// 100–115/min (the alarms are < 40 and > 140); a ventricular run is 2–6 beats, one that a
+/// single lead shows alone 4 or 5 (or any), and a steady pulse varies by under 5–15/min (or the
+/// steadiness is not used).
 fn grid(alarm: Alarm, base: &Params) -> Vec<Params> {
     let qualities = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
     let values: Vec<f64> = match alarm {
@@ -325,21 +328,36 @@ fn grid(alarm: Alarm, base: &Params) -> Vec<Params> {
         Alarm::VentricularTachycardia => (2..=6).map(f64::from).collect(),
         Alarm::VentricularFlutterFibrillation => (0..=6).map(|i| 0.3 + 0.1 * i as f64).collect(),
     };
-    let second: &[f64] = if alarm == Alarm::VentricularTachycardia { &qualities } else { &[0.0] };
     let mut out = Vec::new();
     for &q in &qualities {
         for &v in &values {
-            for &q2 in second {
-                let mut p = *base;
-                match alarm {
-                    Alarm::Asystole => (p.asystole_quality, p.asystole_gap) = (q, v),
-                    Alarm::ExtremeBradycardia => (p.bradycardia_quality, p.bradycardia_rate) = (q, v),
-                    Alarm::ExtremeTachycardia => (p.tachycardia_quality, p.tachycardia_rate) = (q, v),
-                    Alarm::VentricularTachycardia => (p.vt_quality, p.vt_run, p.vt_pulse_quality) = (q, v, q2),
-                    Alarm::VentricularFlutterFibrillation => (p.vf_quality, p.vf_concentration) = (q, v),
+            let mut p = *base;
+            match alarm {
+                Alarm::Asystole => (p.asystole_quality, p.asystole_gap) = (q, v),
+                Alarm::ExtremeBradycardia => (p.bradycardia_quality, p.bradycardia_rate) = (q, v),
+                Alarm::ExtremeTachycardia => (p.tachycardia_quality, p.tachycardia_rate) = (q, v),
+                Alarm::VentricularTachycardia => {
+                    (p.vt_quality, p.vt_run) = (q, v);
+                    for &pulse in &qualities {
+                        for alone in [0.0, 4.0, 5.0] {
+                            for &other in &qualities {
+                                for steady in [0.0, 5.0, 10.0, 15.0] {
+                                    out.push(Params {
+                                        vt_pulse_quality: pulse,
+                                        vt_alone_run: alone,
+                                        vt_other_quality: other,
+                                        vt_steady_pulse: steady,
+                                        ..p
+                                    });
+                                }
+                            }
+                        }
+                    }
+                    continue;
                 }
-                out.push(p);
+                Alarm::VentricularFlutterFibrillation => (p.vf_quality, p.vf_concentration) = (q, v),
             }
+            out.push(p);
         }
     }
     out
