@@ -17,12 +17,12 @@
 //! (write the figures there).
 
 use std::time::{Duration, Instant};
-use wardwatch::rescore::eval::stream::Recorder;
+use wardwatch::eval::stream::Recorder;
+use wardwatch::eval::training::{self, DEFAULT_MODEL, DEFAULT_TRAINING_SEED, STEP_MS, WINDOW_MS};
 use wardwatch::rescore::features;
 use wardwatch::rescore::model;
 use wardwatch::rescore::policy::Policy;
 use wardwatch::rescore::score::{EntityKind, Scorer, Subject};
-use wardwatch::rescore::training::{self, DEFAULT_MODEL, DEFAULT_TRAINING_SEED, STEP_MS, WINDOW_MS};
 use wardwatch::rescore::window::{signal, Window};
 
 /// The per-alert target of the issue, µs at p99.

@@ -15,7 +15,10 @@
 //! - [`monitor`]: a bedside monitor in software: beats, rates, signal quality, rhythm features.
 //! - [`ml`]: anomaly detection: isolation forest, a streaming detector, NAB scoring.
 //! - [`plotting`]: the font every chart's text is drawn with.
-//! - [`rescore`]: the sidecar's rescoring of alerts: history, features, score, decision, audit.
+//! - [`rescore`]: the sidecar's rescoring of alerts: history, features, score, decision, audit,
+//!   and the model file it scores with.
+//! - [`eval`]: the lab — the simulated evaluation, real ICU alarms, training on the simulator.
+//!   Nothing the sidecar or the exporter runs depends on it.
 //! - [`group_commit`]: concurrent writers sharing one fsync.
 //! - [`logging`]: logfmt or JSON log lines on stderr for both binaries.
 //! - [`shutdown`]: the signals the servers stop on.
@@ -27,6 +30,7 @@
 pub mod alert;
 pub mod clinical;
 pub mod duration;
+pub mod eval;
 pub mod exporter;
 pub mod exposition;
 pub mod group_commit;

@@ -6,13 +6,13 @@
 mod common;
 
 use std::time::Duration;
-use wardwatch::rescore::eval::prometheus::Tools;
-use wardwatch::rescore::eval::report::Figures;
-use wardwatch::rescore::eval::stream::Recorder;
-use wardwatch::rescore::eval::{self, delays, EvalOptions};
+use wardwatch::eval::prometheus::Tools;
+use wardwatch::eval::report::Figures;
+use wardwatch::eval::stream::Recorder;
+use wardwatch::eval::training;
+use wardwatch::eval::{self, delays, EvalOptions};
 use wardwatch::rescore::policy::Policy;
 use wardwatch::rescore::score::{EntityKind, Subject};
-use wardwatch::rescore::training;
 
 #[tokio::test]
 async fn rescoring_keeps_true_alerts_and_downgrades_artifacts_on_held_out_seeds() {

@@ -9,11 +9,11 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
-use wardwatch::rescore::eval::alerting::Firing;
-use wardwatch::rescore::eval::firings::{self, Span};
-use wardwatch::rescore::eval::prometheus::{Server, Tools};
-use wardwatch::rescore::eval::stream::Recorder;
-use wardwatch::rescore::eval::{rules, tsdb};
+use wardwatch::eval::alerting::Firing;
+use wardwatch::eval::firings::{self, Span};
+use wardwatch::eval::prometheus::{Server, Tools};
+use wardwatch::eval::stream::Recorder;
+use wardwatch::eval::{rules, tsdb};
 
 /// 2026-01-05 00:00 UTC: the history's start; its samples are at `T0 + k × 5 s`, `k ≥ 1`.
 const T0: i64 = 1_767_571_200_000;

@@ -12,11 +12,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 use wardwatch::alert::payload::{Alert, Status};
-use wardwatch::rescore::engine::{default_model, AlertOutcome, Rescorer};
+use wardwatch::rescore::engine::{load_model, AlertOutcome, Rescorer};
 use wardwatch::rescore::history::{HistoryRequest, HistorySource, InMemorySource, Naming, PrometheusSource};
 use wardwatch::rescore::policy::{Decision, Policy};
 use wardwatch::rescore::targets::{Targets, TargetsConfig};
-use wardwatch::rescore::training::DEFAULT_TRAINING_SEED;
 
 const SCENARIO: &str = "events:
   - {at: 2h, kind: spo2_probe_off, target: p00003, duration: 90s}
@@ -170,7 +169,7 @@ async fn real_alerts_are_rescored_on_backfilled_history_and_replays_agree() {
     let end = Utc::now();
     let probe_off = truth.iter().find(|e| e.kind == "spo2_probe_off").expect("the scenario's probe-off");
     let hypoxia = truth.iter().find(|e| e.kind == "hypoxia").expect("the scenario's hypoxia");
-    let model = default_model(DEFAULT_TRAINING_SEED);
+    let model = load_model(None).expect("the shipped model");
     let live = chain(Arc::new(PrometheusSource::new(&url, Duration::from_secs(10)).unwrap()), model.clone());
     let firing_for = Duration::from_secs(20);
 

@@ -10,6 +10,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::hash::Hasher;
 
+/// The channels a notification can go to, as named in routes and in the queue.
+pub const CHANNEL_NAMES: [&str; 3] = ["email", "file", "slack"];
+
 /// How the alert was scored: a verdict, or why it went out unscored (it always goes out).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]

@@ -19,7 +19,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Fit or apply an isolation forest on CSV files (header row of feature names).
+    /// Write the rescoring's model file, or fit and apply an isolation forest on CSV files
+    /// (header row of feature names).
     Model {
         #[command(subcommand)]
         command: ModelCommand,
@@ -85,6 +86,16 @@ const DEFAULT_PHYSIONET2015: &str = "../shared/data/physionet2015";
 
 #[derive(Subcommand, Debug)]
 enum ModelCommand {
+    /// Write a rescoring model file fitted on windows of the simulated hospital (the shipped
+    /// `models/default.json` is this with the default seed).
+    Simulate {
+        /// Where to write the model file.
+        #[arg(long)]
+        out: PathBuf,
+        /// The simulation's (and the forest's) seed.
+        #[arg(long, default_value_t = wardwatch::eval::training::DEFAULT_TRAINING_SEED)]
+        seed: u64,
+    },
     /// Fit an isolation forest (100 trees, 256-row subsample) and write it as JSON.
     Fit {
         /// Training rows.
@@ -114,6 +125,12 @@ fn main() -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     match cli.command {
         None => serve(cli.overrides),
+        Some(Command::Model { command: ModelCommand::Simulate { out: path, seed } }) => {
+            let text = wardwatch::eval::training::simulated_model_file(seed).to_text();
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            std::io::Write::write_fmt(&mut out, format_args!("wrote {}\n", path.display()))?;
+            Ok(())
+        }
         Some(Command::Model { command: ModelCommand::Fit { csv, out: model, seed } }) => {
             wardwatch::ml::iforest::fit_csv(&csv, &model, seed)
         }
@@ -130,9 +147,9 @@ fn main() -> anyhow::Result<()> {
                 }
                 None => Default::default(),
             };
-            let options = wardwatch::rescore::eval::alarms::AlarmOptions { dir, folds, params, tune, features, plots };
+            let options = wardwatch::eval::alarms::AlarmOptions { dir, folds, params, tune, features, plots };
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            runtime.block_on(wardwatch::rescore::eval::alarms::run(&options, &mut out, &mut std::io::stderr()))
+            runtime.block_on(wardwatch::eval::alarms::run(&options, &mut out, &mut std::io::stderr()))
         }
         Some(Command::Eval { first_seed, seeds, hours, policy, json, for_sweep }) => {
             let policy = match policy {
@@ -146,12 +163,12 @@ fn main() -> anyhow::Result<()> {
                 }
                 None => Default::default(),
             };
-            let options = wardwatch::rescore::eval::EvalOptions { first_seed, seeds, hours, policy };
+            let options = wardwatch::eval::EvalOptions { first_seed, seeds, hours, policy };
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             if for_sweep {
-                runtime.block_on(wardwatch::rescore::eval::delays::run(&options, &mut out))
+                runtime.block_on(wardwatch::eval::delays::run(&options, &mut out))
             } else {
-                runtime.block_on(wardwatch::rescore::eval::run(&options, json.as_deref(), &mut out))
+                runtime.block_on(wardwatch::eval::run(&options, json.as_deref(), &mut out))
             }
         }
     }

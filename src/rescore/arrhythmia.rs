@@ -352,22 +352,21 @@ pub fn judge_channels(alarm: Alarm, ch: &Channels, p: &Params, explain: bool) ->
             let q = p.asystole_quality;
             let beating = |f: &ChannelFeatures| clean(f, q) && f.gap.is_finite() && f.gap < p.asystole_gap;
             if let Some((slot, f)) = ch.pulse.iter().find(|(_, f)| beating(f)) {
-                return doubt(&|| format!(
-                    "{} keeps beating: longest pause {:.1} s, quality {:.2}",
-                    name(slot),
-                    f.gap,
-                    f.q
-                ));
+                return doubt(&|| {
+                    format!("{} keeps beating: longest pause {:.1} s, quality {:.2}", name(slot), f.gap, f.q)
+                });
             }
             let paused_pulse =
                 ch.pulse.iter().find(|(_, f)| f.qpre >= q && f.gap.is_finite() && f.gap >= p.asystole_gap);
             if let (Some((slot, f)), None) = (ch.ecg.iter().find(|(_, f)| beating(f)), paused_pulse) {
-                return doubt(&|| format!(
-                    "{} keeps beating: longest pause {:.1} s, quality {:.2}, and no pulse channel shows the pause",
-                    name(slot),
-                    f.gap,
-                    f.q
-                ));
+                return doubt(&|| {
+                    format!(
+                        "{} keeps beating: longest pause {:.1} s, quality {:.2}, and no pulse channel shows the pause",
+                        name(slot),
+                        f.gap,
+                        f.q
+                    )
+                });
             }
             let longest = ch.ecg.iter().chain(&ch.pulse).map(|(_, f)| f.gap).fold(f64::NAN, f64::min);
             keep(&|| format!("no clean channel keeps beating (shortest longest-pause {longest:.1} s)"))
@@ -376,12 +375,9 @@ pub fn judge_channels(alarm: Alarm, ch: &Channels, p: &Params, explain: bool) ->
             let q = p.bradycardia_quality;
             let slow_pulse = ch.pulse.iter().find(|(_, f)| clean(f, q) && f.r5min < 40.0);
             match (ch.ecg.first().filter(|(_, f)| clean(f, q)), slow_pulse) {
-                (Some((slot, f)), None) if f.r5min >= p.bradycardia_rate => doubt(&|| format!(
-                    "{} never slower than {:.0}/min over 5 beats (quality {:.2})",
-                    name(slot),
-                    f.r5min,
-                    f.q
-                )),
+                (Some((slot, f)), None) if f.r5min >= p.bradycardia_rate => doubt(&|| {
+                    format!("{} never slower than {:.0}/min over 5 beats (quality {:.2})", name(slot), f.r5min, f.q)
+                }),
                 _ => keep(&|| "no clean channel contradicts the slow rate".into()),
             }
         }
@@ -389,12 +385,9 @@ pub fn judge_channels(alarm: Alarm, ch: &Channels, p: &Params, explain: bool) ->
             let q = p.tachycardia_quality;
             let fast_pulse = ch.pulse.iter().find(|(_, f)| clean(f, q) && f.r17max >= p.tachycardia_rate);
             match (ch.ecg.first().filter(|(_, f)| clean(f, q)), fast_pulse) {
-                (Some((slot, f)), None) if f.r17max < p.tachycardia_rate => doubt(&|| format!(
-                    "{} never faster than {:.0}/min over 17 beats (quality {:.2})",
-                    name(slot),
-                    f.r17max,
-                    f.q
-                )),
+                (Some((slot, f)), None) if f.r17max < p.tachycardia_rate => doubt(&|| {
+                    format!("{} never faster than {:.0}/min over 17 beats (quality {:.2})", name(slot), f.r17max, f.q)
+                }),
                 _ => keep(&|| "no clean channel contradicts the fast rate".into()),
             }
         }
@@ -406,13 +399,15 @@ pub fn judge_channels(alarm: Alarm, ch: &Channels, p: &Params, explain: bool) ->
                 clean(f, STEADY_PULSE_QUALITY) && f.gap < 2.0 && f.r5max - f.r5min < p.vt_steady_pulse
             };
             if let Some((slot, f)) = ch.pulse.iter().find(|(_, f)| longest < ALARM_RUN && steady(f)) {
-                return doubt(&|| format!(
+                return doubt(&|| {
+                    format!(
                     "{} keeps a steady pulse ({:.0}–{:.0}/min over 5 beats, quality {:.2}) and no ECG lead shows {ALARM_RUN:.0} alike abnormal beats in a row (longest {longest:.0})",
                     name(slot),
                     f.r5min,
                     f.r5max,
                     f.q
-                ));
+                )
+                });
             }
             // A ventricular beat is abnormal in every lead: a short run on one lead needs the
             // other, if it can be read, to show abnormal beats in a row too. Past that, any
@@ -425,16 +420,15 @@ pub fn judge_channels(alarm: Alarm, ch: &Channels, p: &Params, explain: bool) ->
                 f.arun >= p.vt_run && (f.arun >= p.vt_alone_run || witness(slot).is_none())
             };
             if let Some((slot, f)) = ch.ecg.iter().find(supports) {
-                return keep(&|| format!(
-                    "{} shows {:.0} alike abnormal beats in a row (quality {:.2})",
-                    name(slot),
-                    f.arun,
-                    f.q
-                ));
+                return keep(&|| {
+                    format!("{} shows {:.0} alike abnormal beats in a row (quality {:.2})", name(slot), f.arun, f.q)
+                });
             }
-            let unseen = ch.ecg.iter().find(|(_, f)| f.arun >= p.vt_run).and_then(|(slot, f)| {
-                witness(slot).map(|(other, g)| (slot, f, other, g))
-            });
+            let unseen = ch
+                .ecg
+                .iter()
+                .find(|(_, f)| f.arun >= p.vt_run)
+                .and_then(|(slot, f)| witness(slot).map(|(other, g)| (slot, f, other, g)));
             if let Some((slot, f)) = ch.ecg.iter().find(|(_, f)| clean(f, p.vt_quality)) {
                 return doubt(&|| match unseen {
                     Some((run_slot, run, other, g)) => format!(
@@ -453,11 +447,13 @@ pub fn judge_channels(alarm: Alarm, ch: &Channels, p: &Params, explain: bool) ->
                 });
             }
             if let Some((slot, f)) = ch.pulse.iter().find(|(_, f)| clean(f, p.vt_pulse_quality) && f.gap < 2.0) {
-                return doubt(&|| format!(
+                return doubt(&|| {
+                    format!(
                     "the ECG is noisy with no run of ventricular-looking beats (longest {longest:.0}), and {} keeps a regular pulse (quality {:.2})",
                     name(slot),
                     f.q
-                ));
+                )
+                });
             }
             keep(&|| "no clean channel to judge the rhythm on".into())
         }
@@ -466,15 +462,17 @@ pub fn judge_channels(alarm: Alarm, ch: &Channels, p: &Params, explain: bool) ->
             let organised = ch.ecg.iter().find(|(_, f)| clean(f, q) && f.conc < p.vf_concentration && f.gap < 2.0);
             let pulsing = ch.pulse.iter().find(|(_, f)| clean(f, q) && f.gap < 2.0);
             match (organised, pulsing) {
-                (_, Some((slot, f))) => {
-                    doubt(&|| format!("{} keeps its pulses (longest pause {:.1} s, quality {:.2})", name(slot), f.gap, f.q))
-                }
-                (Some((slot, f)), None) => doubt(&|| format!(
-                    "{} shows organised beats (spectral concentration {:.2}, quality {:.2})",
-                    name(slot),
-                    f.conc,
-                    f.q
-                )),
+                (_, Some((slot, f))) => doubt(&|| {
+                    format!("{} keeps its pulses (longest pause {:.1} s, quality {:.2})", name(slot), f.gap, f.q)
+                }),
+                (Some((slot, f)), None) => doubt(&|| {
+                    format!(
+                        "{} shows organised beats (spectral concentration {:.2}, quality {:.2})",
+                        name(slot),
+                        f.conc,
+                        f.q
+                    )
+                }),
                 _ => keep(&|| "no clean channel shows an organised rhythm".into()),
             }
         }

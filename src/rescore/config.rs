@@ -2,7 +2,6 @@
 
 use super::policy::Policy;
 use super::targets::{Targets, TargetsConfig};
-use crate::sidecar::config::Check;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -36,9 +35,9 @@ pub struct RescoringSection {
     pub policy: Policy,
     /// Which series belong to an alert; default: the repository's exporter and rules.
     pub targets: Option<TargetsConfig>,
-    /// Seed of the default model's training run on the simulator (default 90001, a seed the
-    /// evaluation never uses).
-    pub training_seed: u64,
+    /// The model file to score with (default: the shipped one, fitted on the simulated
+    /// hospital); a bad or incompatible file stops start-up naming it and the reason.
+    pub model: Option<PathBuf>,
 }
 
 impl Default for RescoringSection {
@@ -54,7 +53,7 @@ impl Default for RescoringSection {
             downgraded_channels: vec!["slack".into(), "file".into()],
             policy: Policy::default(),
             targets: None,
-            training_seed: super::training::DEFAULT_TRAINING_SEED,
+            model: None,
         }
     }
 }
@@ -82,8 +81,8 @@ pub struct RescoringSettings {
     pub policy: Policy,
     /// Targets.
     pub targets: TargetsConfig,
-    /// Training seed of the default model.
-    pub training_seed: u64,
+    /// The model file (`None`: the shipped one).
+    pub model: Option<PathBuf>,
 }
 
 /// Where the audit log goes when the configuration names no file: inside the queue directory.
@@ -91,9 +90,12 @@ pub fn default_audit_log(queue_dir: &std::path::Path) -> PathBuf {
     queue_dir.join("audit").join("decisions.jsonl")
 }
 
+/// A checked value, or the field at fault and why (the configuration's error shape).
+type Check<T> = Result<T, (String, String)>;
+
 /// A positive duration of this section, errors naming `rescoring.<field>`.
 fn duration(field: &str, text: &str) -> Check<Duration> {
-    crate::sidecar::config::duration(&format!("rescoring.{field}"), text, true)
+    crate::duration::parse(text, true).map_err(|e| (format!("rescoring.{field}"), e))
 }
 
 impl RescoringSection {
@@ -116,7 +118,7 @@ impl RescoringSection {
             }
         }
         for (i, c) in self.downgraded_channels.iter().enumerate() {
-            if !crate::sidecar::config::CHANNEL_NAMES.contains(&c.as_str()) {
+            if !crate::alert::notification::CHANNEL_NAMES.contains(&c.as_str()) {
                 let reason = format!("unknown channel `{c}` (known: email, file, slack)");
                 return Err((format!("rescoring.downgraded_channels[{i}]"), reason));
             }
@@ -135,7 +137,7 @@ impl RescoringSection {
             downgraded_channels: self.downgraded_channels.clone(),
             policy: self.policy.clone(),
             targets,
-            training_seed: self.training_seed,
+            model: self.model.clone(),
         })
     }
 }

@@ -62,7 +62,7 @@ impl Model for Scorer {
             "features": features,
             "arrhythmia_features": super::arrhythmia::feature_names(),
             "arrhythmia_params": self.arrhythmia_params(),
-            "training": super::training::describe(),
+            "training": self.training(),
         })
     }
 }
@@ -73,10 +73,12 @@ fn known_features() -> &'static [Vec<String>] {
     NAMES.get_or_init(|| super::score::EntityKind::ALL.iter().map(|k| super::score::feature_names(*k)).collect())
 }
 
-/// The default model: trained on the simulator with `seed` at start-up, deterministically.
-pub fn default_model(seed: u64) -> Arc<dyn Model> {
-    let (fit, label) = super::training::DEFAULT_MODEL;
-    Arc::new(super::training::train(seed, fit, label))
+/// The model the sidecar scores with: the model file at `path`, or the shipped one.
+pub fn load_model(path: Option<&std::path::Path>) -> anyhow::Result<Arc<dyn Model>> {
+    Ok(Arc::new(match path {
+        Some(path) => super::model_file::load(path)?,
+        None => super::model_file::shipped(),
+    }))
 }
 
 /// Why an alert went out unscored (the `reason` label of the failures metric).

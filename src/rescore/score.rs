@@ -132,6 +132,8 @@ pub struct Scorer {
     version: String,
     /// Thresholds for bedside monitors' arrhythmia alarms.
     arrhythmia: super::arrhythmia::Params,
+    /// Where the anomaly models' rows came from.
+    training: serde_json::Value,
 }
 
 impl std::fmt::Debug for Scorer {
@@ -150,6 +152,7 @@ impl Scorer {
             models: Default::default(),
             version: format!("{SCORE_VERSION}+no-model"),
             arrhythmia: Default::default(),
+            training: serde_json::Value::Null,
         }
     }
 
@@ -161,7 +164,29 @@ impl Scorer {
                 *slot = Some(fit(rows, seed));
             }
         }
-        Self { models, version: format!("{SCORE_VERSION}+{label}-seed{seed}"), arrhythmia: Default::default() }
+        Self {
+            models,
+            version: format!("{SCORE_VERSION}+{label}-seed{seed}"),
+            arrhythmia: Default::default(),
+            training: serde_json::Value::Null,
+        }
+    }
+
+    /// The same scorer under another version (a model file's, named by its content).
+    pub fn with_version(mut self, version: String) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// The same scorer, its training described by `training` (for `/model_info`).
+    pub fn with_training(mut self, training: serde_json::Value) -> Self {
+        self.training = training;
+        self
+    }
+
+    /// Where the anomaly models' rows came from (null when unknown).
+    pub fn training(&self) -> &serde_json::Value {
+        &self.training
     }
 
     /// The same scorer judging arrhythmia alarms with thresholds `params`.

@@ -15,7 +15,7 @@ use crate::notify::slack::{SlackError, SlackSender};
 use crate::prometheus::PrometheusHistory;
 use crate::rescore::audit::AuditLog;
 use crate::rescore::config::RescoringSettings;
-use crate::rescore::engine::{default_model, Rescorer};
+use crate::rescore::engine::{load_model, Model, Rescorer};
 use crate::rescore::history::PrometheusSource;
 use crate::rescore::targets::Targets;
 use std::sync::Arc;
@@ -42,6 +42,9 @@ pub enum AssembleError {
     /// The Slack channel could not be built.
     #[error("channels.slack: {0}")]
     Slack(#[from] SlackError),
+    /// The model file could not be read or does not fit this build.
+    #[error("rescoring.model: {0}")]
+    Model(String),
 }
 
 /// The Prometheus the email channel charts the recent history from, if one is configured; without
@@ -100,16 +103,21 @@ pub async fn assemble(cfg: Validated) -> Result<Arc<Sidecar>, AssembleError> {
         let cfg = cfg.clone();
         Box::new(move |labels, resolved| cfg.route(labels, resolved))
     };
-    let rescoring = rescoring(&cfg.rescoring);
+    let model = match cfg.rescoring.enabled {
+        true => Some(load_model(cfg.rescoring.model.as_deref()).map_err(|e| AssembleError::Model(format!("{e:#}")))?),
+        false => None,
+    };
+    let rescoring = rescoring(&cfg.rescoring, model);
     Ok(Sidecar::new(settings, queue, channels, route, rescoring))
 }
 
-/// Build the rescoring step. Nothing here stops the sidecar: without Prometheus, a model or the
-/// audit log, alerts still go out, unscored or unaudited, and the log says why.
-fn rescoring(cfg: &RescoringSettings) -> Rescoring {
-    if !cfg.enabled {
+/// Build the rescoring step with `model` (loaded when rescoring is enabled). Nothing here stops
+/// the sidecar: without Prometheus or the audit log, alerts still go out, unscored or
+/// unaudited, and the log says why.
+fn rescoring(cfg: &RescoringSettings, model: Option<Arc<dyn Model>>) -> Rescoring {
+    let Some(model) = model.filter(|_| cfg.enabled) else {
         return Rescoring::disabled("rescoring is disabled in the configuration");
-    }
+    };
     let audit = match AuditLog::open(&cfg.audit_log) {
         Ok(log) => Some(Arc::new(log)),
         Err(e) => {
@@ -117,7 +125,7 @@ fn rescoring(cfg: &RescoringSettings) -> Rescoring {
             None
         }
     };
-    let rescorer = build_rescorer(cfg);
+    let rescorer = build_rescorer(cfg, model);
     match &rescorer {
         Ok(r) => {
             tracing::info!(model = %r.model.version(), prometheus = ?cfg.prometheus_url, audit_log = %cfg.audit_log.display(), "rescoring ready")
@@ -127,14 +135,11 @@ fn rescoring(cfg: &RescoringSettings) -> Rescoring {
     Rescoring { rescorer, audit, downgraded_channels: cfg.downgraded_channels.clone() }
 }
 
-fn build_rescorer(cfg: &RescoringSettings) -> Result<Rescorer, String> {
+fn build_rescorer(cfg: &RescoringSettings, model: Arc<dyn Model>) -> Result<Rescorer, String> {
     let url =
         cfg.prometheus_url.as_deref().ok_or("no Prometheus to read history from (set rescoring.prometheus_url)")?;
     let history = PrometheusSource::new(url, cfg.request_timeout).map_err(|e| e.to_string())?;
     let targets = Targets::new(&cfg.targets).map_err(|e| e.to_string())?;
-    let started = std::time::Instant::now();
-    let model = default_model(cfg.training_seed);
-    tracing::info!(seconds = started.elapsed().as_secs_f64(), "model ready");
     Ok(Rescorer {
         history: Arc::new(history),
         targets,

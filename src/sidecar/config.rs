@@ -40,8 +40,7 @@ pub const ENV_SMTP_PASSWORD: &str = "WARDWATCH_SMTP_PASSWORD";
 pub const ENV_SLACK_WEBHOOK_URL: &str = "WARDWATCH_SLACK_WEBHOOK_URL";
 /// Environment variable holding the inbound bearer token when the configuration names none.
 pub const ENV_INBOUND_TOKEN: &str = "WARDWATCH_INBOUND_TOKEN";
-/// The channels the sidecar knows, as named in routes and in the queue.
-pub const CHANNEL_NAMES: [&str; 3] = ["email", "file", "slack"];
+pub use crate::alert::notification::CHANNEL_NAMES;
 /// What `Debug` and `Serialize` show instead of an inline secret.
 const REDACTED: &str = "<redacted>";
 

@@ -392,8 +392,7 @@ pub async fn run(options: &AlarmOptions, out: &mut dyn Write, err: &mut dyn Writ
     let records: Vec<Analysed> = names.iter().map(|n| analyse(&options.dir, n)).collect::<anyhow::Result<_>>()?;
     let analysed = started.elapsed();
     let model: Arc<dyn Model> = {
-        let (fit, label) = crate::rescore::training::DEFAULT_MODEL;
-        let scorer = crate::rescore::training::train(crate::rescore::training::DEFAULT_TRAINING_SEED, fit, label);
+        let scorer = crate::rescore::model_file::shipped();
         Arc::new(scorer.with_arrhythmia(options.params))
     };
     let decided = decide(&records, model).await?;

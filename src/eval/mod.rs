@@ -22,13 +22,13 @@ pub mod report;
 pub mod rules;
 pub mod scoring;
 pub mod stream;
+pub mod training;
 pub mod truth;
 pub mod tsdb;
 
 use crate::rescore::model::Fit;
 use crate::rescore::policy::{Decision, Policy};
 use crate::rescore::score::{EntityKind, Scorer};
-use crate::rescore::training::{self, STEP_MS, WINDOW_MS};
 use crate::sim::events::EventKind;
 use events::TrueEvent;
 use firings::{FiringsError, SeedFirings, Span};
@@ -39,6 +39,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use training::{STEP_MS, WINDOW_MS};
 use truth::Cause;
 
 /// What to evaluate.

@@ -15,10 +15,10 @@ use super::prometheus::Tools;
 use super::rules::{AlertRule, RuleSet};
 use super::scoring::{self, generator_url};
 use super::{report, truth, EvalOptions, START_MS};
+use crate::eval::training::WINDOW_MS;
 use crate::rescore::policy::Policy;
 use crate::rescore::score::{EntityKind, Scorer};
 use crate::rescore::targets::{Targets, TargetsConfig};
-use crate::rescore::training::WINDOW_MS;
 use std::collections::BTreeMap;
 use std::io::Write;
 

@@ -1,10 +1,13 @@
-//! Training the anomaly models: feature vectors of windows cut from simulated entities at random
-//! (seeded) moments, so the sidecar builds its default model deterministically at start-up.
+//! Training the anomaly models on the simulator: feature vectors of windows cut from simulated
+//! entities at random (seeded) moments. The evaluation fits its models so, on a seed it never
+//! evaluates; the shipped model file (`models/default.json`, [`simulated_model_file`]) holds the
+//! rows of [`DEFAULT_TRAINING_SEED`], so the sidecar needs no simulator to start.
 
-use super::eval::stream::Recorder;
-use super::features;
-use super::model::{self, Fit};
-use super::score::{Scorer, Subject};
+use super::stream::Recorder;
+use crate::rescore::features;
+use crate::rescore::model::{self, Fit};
+use crate::rescore::model_file::ModelFile;
+use crate::rescore::score::{Scorer, Subject};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
@@ -80,9 +83,15 @@ pub fn train(seed: u64, fit: Fit, label: &str) -> Scorer {
 /// The anomaly model the sidecar and the evaluation fit, and its name in the model version.
 pub const DEFAULT_MODEL: (Fit, &str) = (model::fit_isolation_forest, "iforest");
 
-/// The sidecar's default scorer: [`DEFAULT_MODEL`] trained on [`DEFAULT_TRAINING_SEED`].
+/// The sidecar's default scorer: the shipped model file, which is [`DEFAULT_MODEL`] trained on
+/// [`DEFAULT_TRAINING_SEED`].
 pub fn default_scorer() -> Scorer {
-    train(DEFAULT_TRAINING_SEED, DEFAULT_MODEL.0, DEFAULT_MODEL.1)
+    crate::rescore::model_file::shipped()
+}
+
+/// The model file of [`DEFAULT_MODEL`] fitted on the rows of the simulated hospital with `seed`.
+pub fn simulated_model_file(seed: u64) -> ModelFile {
+    ModelFile::new(DEFAULT_MODEL.1, seed, describe(), training_rows(seed))
 }
 
 #[cfg(test)]
@@ -97,5 +106,38 @@ mod tests {
             assert!(!a[kind.index()].is_empty(), "{kind:?}");
         }
         assert_eq!(a, rows_over(5, 20 * 60_000, 40 * 60_000));
+    }
+
+    /// The shipped model file is what `wardwatch-sidecar model simulate` writes; after a change
+    /// to the simulator or the features, regenerate it with
+    /// `cargo run --release --bin wardwatch-sidecar -- model simulate --out models/default.json`.
+    #[test]
+    fn the_shipped_model_file_is_the_simulated_hospitals() {
+        let expected = simulated_model_file(DEFAULT_TRAINING_SEED).to_text();
+        if expected != crate::rescore::model_file::SHIPPED {
+            let to = std::env::temp_dir().join("wardwatch-default-model.json");
+            std::fs::write(&to, &expected).expect("writing the regenerated model");
+            panic!("models/default.json is stale: the regenerated file is at {} (see this test's doc)", to.display());
+        }
+        let shipped = crate::rescore::model_file::shipped();
+        let trained = train(DEFAULT_TRAINING_SEED, DEFAULT_MODEL.0, DEFAULT_MODEL.1);
+        let window = {
+            let mut rec = super::Recorder::new(11, START_MS, STEP_MS, WINDOW_MS);
+            for _ in 0..(30 * 60_000 / STEP_MS) {
+                rec.advance();
+            }
+            rec.window(0, WINDOW_MS)
+        };
+        let subject = Subject {
+            alertname: "HypoxiaDetected".into(),
+            severity: "critical".into(),
+            entity: EntityKind::Patient,
+            focus: None,
+        };
+        assert_eq!(
+            shipped.assess(&subject, &window),
+            trained.assess(&subject, &window),
+            "the file's forest is the trained one"
+        );
     }
 }
