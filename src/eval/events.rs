@@ -185,6 +185,9 @@ pub struct EventOutcome {
     /// Notified because a full-priority alert on the patient was already firing when the event
     /// reached its trigger (then `notified_at_ms` is that moment).
     pub already_alarming: bool,
+    /// Notified only by an alert an artifact caused on the patient after the event reached its
+    /// trigger.
+    pub through_artifact: bool,
 }
 
 impl EventOutcome {
@@ -235,7 +238,8 @@ pub fn outcomes(events: &[TrueEvent], notices: &[Notice]) -> Vec<EventOutcome> {
         .map(|e| {
             let due = e.required_at_ms().filter(|_| e.clinical());
             let during = due.and_then(|d| masked.get(&(e.seed, e.id))?.iter().copied().filter(|&t| t >= d).min());
-            let attributed = match (first.get(&(e.seed, e.id)).copied(), during) {
+            let own = first.get(&(e.seed, e.id)).copied();
+            let attributed = match (own, during) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
@@ -244,12 +248,17 @@ pub fn outcomes(events: &[TrueEvent], notices: &[Notice]) -> Vec<EventOutcome> {
                     .get(&(e.seed, e.key.as_str()))
                     .is_some_and(|ns| ns.iter().any(|n| n.covers(e.seed, &e.key, at)))
             });
+            let through_artifact = own.is_none() && covered.is_none() && during.is_some();
+            let outcome = |notified_at_ms, already_alarming| EventOutcome {
+                event: e.clone(),
+                notified_at_ms,
+                already_alarming,
+                through_artifact,
+            };
             match (attributed, covered) {
-                (Some(a), Some(c)) if c < a => {
-                    EventOutcome { event: e.clone(), notified_at_ms: Some(c), already_alarming: true }
-                }
-                (None, Some(c)) => EventOutcome { event: e.clone(), notified_at_ms: Some(c), already_alarming: true },
-                (a, _) => EventOutcome { event: e.clone(), notified_at_ms: a, already_alarming: false },
+                (Some(a), Some(c)) if c < a => outcome(Some(c), true),
+                (None, Some(c)) => outcome(Some(c), true),
+                (a, _) => outcome(a, false),
             }
         })
         .collect()
@@ -371,13 +380,8 @@ impl Summary {
             records.iter().filter(|r| r.entity == EntityKind::Patient && r.technical_notice()).collect();
         let artifacts: Vec<_> = records.iter().filter(|r| r.cause == Cause::Artifact).collect();
         let our_outcomes = outcomes(events, &ours);
-        let unmasked: Vec<Notice> = ours.iter().map(|n| Notice { masked_event_id: None, ..n.clone() }).collect();
-        let without_masked = outcomes(events, &unmasked);
-        let notified_through_artifact = our_outcomes
-            .iter()
-            .zip(&without_masked)
-            .filter(|(a, b)| a.event.required() && a.notified_at_ms.is_some() && b.notified_at_ms.is_none())
-            .count();
+        let notified_through_artifact =
+            our_outcomes.iter().filter(|o| o.event.required() && o.through_artifact).count();
         Self {
             first_seed,
             seeds,
@@ -591,6 +595,10 @@ mod tests {
         let masked = |at| Notice { masked_event_id: Some(2), ..notice(Some(9), Cause::Artifact, Some(at)) };
         let o = outcomes(&events, &[notices.as_slice(), &[masked(15), masked(22)]].concat());
         assert_eq!(o[1].notified_at_ms, Some(22 * MIN));
+        assert!(!o[1].through_artifact, "its own alert notified it too (at 25 min)");
+        let o = outcomes(&events, &[&notices[..1], &[masked(22)]].concat());
+        assert_eq!((o[1].notified_at_ms, o[1].through_artifact), (Some(22 * MIN), true), "only the artifact's alert");
+        assert!(!o[0].through_artifact);
     }
 
     #[test]

@@ -95,17 +95,26 @@ pub struct AlertRecord {
     pub still_firing_at_reescalation: bool,
     /// When the policy looks at it again, Unix ms.
     pub reescalated_at_ms: i64,
-    /// Downgraded and still firing then, its recheck on the history up to then
-    /// ([`Policy::recheck`](crate::rescore::policy::Policy::recheck)): `Some(true)` for a
-    /// technical notice (still a likely artifact), `Some(false)` for full priority again.
-    pub technical_at_reescalation: Option<bool>,
-    /// Looked at again, still within its entity's usual range and not dangerous: it stays
-    /// downgraded and its held channels are skipped.
-    pub stays_downgraded: bool,
+    /// Downgraded and still firing then, what its recheck on the history up to then
+    /// ([`Policy::recheck`](crate::rescore::policy::Policy::recheck)) did (`None`: not
+    /// rechecked, which counts as full priority).
+    pub second_look: Option<SecondLook>,
     /// Time to extract, score and decide, ns.
     pub cost_ns: u64,
     /// The decision's reasons, joined, for reading.
     pub top_reason: String,
+}
+
+/// What the second look at a downgraded alert still firing did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondLook {
+    /// Sent at full priority.
+    FullPriority,
+    /// Sent as a technical notice: still a likely artifact.
+    TechnicalNotice,
+    /// Still within its entity's usual range and not dangerous: still downgraded, its held
+    /// channels skipped.
+    StaysDowngraded,
 }
 
 impl AlertRecord {
@@ -117,12 +126,18 @@ impl AlertRecord {
     /// Looked at again and re-escalated at full priority (neither a technical notice nor still
     /// downgraded).
     pub fn reescalated(&self) -> bool {
-        self.looked_at_again() && self.technical_at_reescalation != Some(true) && !self.stays_downgraded
+        self.looked_at_again()
+            && !matches!(self.second_look, Some(SecondLook::TechnicalNotice | SecondLook::StaysDowngraded))
     }
 
     /// Looked at again and sent as a technical notice: still a likely artifact.
     pub fn technical_notice(&self) -> bool {
-        self.looked_at_again() && self.technical_at_reescalation == Some(true)
+        self.looked_at_again() && self.second_look == Some(SecondLook::TechnicalNotice)
+    }
+
+    /// Looked at again and still downgraded.
+    pub fn stays_downgraded(&self) -> bool {
+        self.looked_at_again() && self.second_look == Some(SecondLook::StaysDowngraded)
     }
 }
 

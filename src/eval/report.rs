@@ -157,7 +157,7 @@ pub fn write(out: &mut dyn Write, records: &[AlertRecord], options: &EvalOptions
     let mut technical: BTreeMap<(&str, Cause), usize> = BTreeMap::new();
     let mut stays: BTreeMap<(&str, Cause), usize> = BTreeMap::new();
     for r in records.iter().filter(|r| r.looked_at_again()) {
-        let to = match (r.technical_notice(), r.stays_downgraded) {
+        let to = match (r.technical_notice(), r.stays_downgraded()) {
             (true, _) => &mut technical,
             (false, true) => &mut stays,
             (false, false) => &mut again,

@@ -13,7 +13,7 @@ use super::firings::Span;
 use super::rules::RuleSet;
 use super::stream::Recorder;
 use super::truth::{self, Cause};
-use super::AlertRecord;
+use super::{AlertRecord, SecondLook};
 use crate::eval::training::WINDOW_MS;
 use crate::rescore::policy::{Decision, Policy};
 use crate::rescore::score::{EntityKind, Scorer, Subject};
@@ -70,7 +70,7 @@ pub fn score(
     let mut pass = Pass { scored: vec![Scored::default(); sets.len()], ..Pass::default() };
     let mut tracker = Tracker::new(seed, count_from_ms, span.end_ms());
     // Per set, the downgraded alerts still firing at their re-escalation time, in order of it.
-    let mut rechecks: Vec<VecDeque<Recheck>> = vec![VecDeque::new(); sets.len()];
+    let mut rechecks: Vec<VecDeque<PendingRecheck>> = vec![VecDeque::new(); sets.len()];
     for _ in 0..span.steps {
         rec.advance();
         tracker.observe(&rec);
@@ -83,8 +83,11 @@ pub fn score(
                 let record = if r.counted { &mut scored.records[r.index] } else { &mut scored.warm_up[r.index] };
                 let firing_for = Duration::from_millis((r.due_ms - record.starts_at_ms).max(0) as u64);
                 let recheck = policy.recheck(&r.subject, &assessment, firing_for);
-                record.technical_at_reescalation = Some(recheck.technical);
-                record.stays_downgraded = recheck.decision == Decision::Downgrade && !recheck.technical;
+                record.second_look = Some(match (recheck.technical, recheck.decision) {
+                    (true, _) => SecondLook::TechnicalNotice,
+                    (false, Decision::Downgrade) => SecondLook::StaysDowngraded,
+                    (false, _) => SecondLook::FullPriority,
+                });
             }
             while let Some(f) = due.next_if(|f| f.starts_at_ms < next) {
                 let target = targets.resolve(&f.labels, &urls[set][f.rule]);
@@ -100,7 +103,7 @@ pub fn score(
                 let list = if counted { &mut scored.records } else { &mut scored.warm_up };
                 if a.decision == Decision::Downgrade && a.still_firing_at_reescalation {
                     let due_ms = a.reescalated_at_ms;
-                    rechecks[set].push_back(Recheck { counted, index: list.len(), due_ms, entity, subject });
+                    rechecks[set].push_back(PendingRecheck { counted, index: list.len(), due_ms, entity, subject });
                 }
                 list.push(a);
             }
@@ -169,7 +172,7 @@ impl Tracker {
 
 /// A downgraded alert to look at again at its re-escalation time.
 #[derive(Debug, Clone)]
-struct Recheck {
+struct PendingRecheck {
     /// In the counted records, or the warm-up's.
     counted: bool,
     /// Its index there.
@@ -236,8 +239,7 @@ fn fire(
         decision: verdict.decision,
         still_firing_at_reescalation: still_firing,
         reescalated_at_ms: reescalation,
-        technical_at_reescalation: None,
-        stays_downgraded: false,
+        second_look: None,
         cost_ns,
         top_reason: verdict.reasons.iter().map(|r| r.text.as_str()).collect::<Vec<_>>().join("; "),
     };

@@ -80,27 +80,41 @@ pub fn attribute<'a>(
     at_ms: i64,
 ) -> (Cause, Option<&'a GroundTruth>) {
     let label = entity_label(kind);
-    let mut best: Option<(Cause, &GroundTruth)> = None;
+    let mut best: Option<(Cause, u8, &GroundTruth)> = None;
     for e in truth {
         let (start, end) = (e.start.timestamp_millis(), e.end.timestamp_millis());
         if start > at_ms || end + GRACE_MS < at_ms || e.entity.get(label).map(String::as_str) != Some(key) {
             continue;
         }
-        let cause = match e.class {
-            EventClass::Artifact if acts_on(e.kind, focus) => Cause::Artifact,
-            EventClass::Deterioration if acts_on(e.kind, focus) => Cause::True,
-            EventClass::Network | EventClass::Cluster => Cause::True,
+        // Artifact first (see the module documentation), then an incident of the kind that
+        // moves the alert's signal, then any other event on the entity.
+        let (cause, rank) = match e.class {
+            EventClass::Artifact if acts_on(e.kind, focus) => (Cause::Artifact, 0),
+            EventClass::Deterioration if acts_on(e.kind, focus) => (Cause::True, 2),
+            EventClass::Network | EventClass::Cluster if incident_moves(e.kind, focus) => (Cause::True, 1),
+            EventClass::Network | EventClass::Cluster => (Cause::True, 2),
             _ => continue,
         };
-        // Artifact before deterioration (see the module documentation).
-        let rank = |c: Cause| if c == Cause::Artifact { 0 } else { 1 };
-        if best.is_none_or(|(b, _)| rank(cause) < rank(b)) {
-            best = Some((cause, e));
+        if best.is_none_or(|(_, r, _)| rank < r) {
+            best = Some((cause, rank, e));
         }
     }
     match best {
-        Some((c, e)) => (c, Some(e)),
+        Some((c, _, e)) => (c, Some(e)),
         None => (Cause::Unattributed, None),
+    }
+}
+
+/// Whether a node incident is what moves `focus`: with a memory leak and a crash loop on one
+/// node, the restarts are the loop's (a leak ends in one OOM kill), the memory the leak's.
+fn incident_moves(kind: EventKind, focus: &str) -> bool {
+    use signal::*;
+    match kind {
+        EventKind::CrashLoop => [RESTART_RATE, PODS].contains(&focus),
+        EventKind::MemoryLeak => focus == MEMORY,
+        EventKind::CpuSaturation => focus == CPU,
+        EventKind::DiskFill => focus == DISK,
+        _ => false,
     }
 }
 
@@ -155,6 +169,20 @@ mod tests {
         let truth = [event(EventKind::Sepsis, "p1", 0, 36_000), event(EventKind::Spo2ProbeOff, "p1", 100, 200)];
         assert_eq!(attribute(&truth, EntityKind::Patient, "p1", "spo2", 150_000).0, Cause::Artifact);
         assert_eq!(attribute(&truth, EntityKind::Patient, "p1", "spo2", 200_000 + GRACE_MS + 1).0, Cause::True);
+    }
+
+    #[test]
+    fn of_two_incidents_on_a_node_the_one_that_moves_the_signal_caused_the_alert() {
+        let on_node = |kind, id, start_s, end_s| GroundTruth {
+            id,
+            entity: [("node".to_string(), "node-1".to_string())].into_iter().collect(),
+            ..event(kind, "", start_s, end_s)
+        };
+        let truth = [on_node(EventKind::MemoryLeak, 91, 0, 20_000), on_node(EventKind::CrashLoop, 125, 7_000, 10_000)];
+        let cause = |focus| attribute(&truth, EntityKind::Node, "node-1", focus, 7_300_000);
+        assert_eq!(cause(signal::RESTART_RATE).1.map(|e| e.id), Some(125), "the restarts are the crash loop's");
+        assert_eq!(cause(signal::MEMORY).1.map(|e| e.id), Some(91), "the memory is the leak's");
+        assert_eq!(cause(signal::CPU), (Cause::True, Some(&truth[0])), "else the first event on the node");
     }
 
     #[test]
