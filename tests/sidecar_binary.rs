@@ -97,3 +97,41 @@ fn invalid_config_stops_startup_naming_file_field_and_reason() {
     assert!(stderr.contains(&path.display().to_string()), "{stderr}");
     assert!(stderr.contains("channels.email.port"), "{stderr}");
 }
+
+#[test]
+fn a_model_file_that_does_not_fit_this_build_stops_startup_naming_it_and_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("site.json");
+    let shipped = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default.json")).unwrap();
+    let cases = [
+        ("{\"format\": 1}".to_string(), "not a model file"),
+        (shipped.replacen("\"format\": 1", "\"format\": 9", 1), "format 9"),
+        (shipped.replacen("\"cpu.z\"", "\"cpu.raw\"", 1), "kinds.cluster.features: fitted on"),
+    ];
+    for (text, reason) in cases {
+        std::fs::write(&model, text).unwrap();
+        let config = dir.path().join("sidecar.yaml");
+        let yaml = format!(
+            "listen_address: 127.0.0.1:{}\nqueue:\n  dir: {}\nchannels:\n  file:\n    path: {}\nrescoring:\n  prometheus_url: http://127.0.0.1:1\n  model: {}\n",
+            common::free_port(),
+            dir.path().join("queue").display(),
+            dir.path().join("out.jsonl").display(),
+            model.display()
+        );
+        std::fs::write(&config, yaml).unwrap();
+        let log = dir.path().join("sidecar.log");
+        let mut sidecar = spawn(&config, &log);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = sidecar.0.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "started with a bad model ({reason})");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let stderr = std::fs::read_to_string(&log).unwrap();
+        assert!(!status.success(), "{reason}: {stderr}");
+        let named = format!("rescoring.model: {}: ", model.display());
+        assert!(stderr.contains(&named) && stderr.contains(reason), "{reason}: {stderr}");
+    }
+}

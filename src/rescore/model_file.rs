@@ -97,10 +97,17 @@ impl ModelFile {
     /// Parse and check a model file's text: its format, model, kinds and features are the ones
     /// this build knows, every row as wide as its features and finite.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let file: ModelFile = serde_json::from_str(text).map_err(|e| format!("not a model file: {e}"))?;
-        if file.format != FORMAT {
-            return Err(format!("format {} (this build reads format {FORMAT})", file.format));
+        /// The format alone, read first: another format may have other fields.
+        #[derive(Deserialize)]
+        struct Head {
+            format: Option<u32>,
         }
+        if let Ok(Head { format: Some(format) }) = serde_json::from_str::<Head>(text) {
+            if format != FORMAT {
+                return Err(format!("format {format} (this build reads format {FORMAT})"));
+            }
+        }
+        let file: ModelFile = serde_json::from_str(text).map_err(|e| format!("not a model file: {e}"))?;
         if fit_of(&file.model).is_none() {
             return Err(format!("model `{}` unknown (iforest, robust)", file.model));
         }
@@ -208,6 +215,9 @@ mod tests {
         let e = reason(&|f| f.kinds.get_mut("device").unwrap().rows[3].pop().map(drop).unwrap_or(()));
         assert!(e.starts_with("kinds.device.rows[3]"), "{e}");
         assert!(ModelFile::parse("{\"format\": 1}").unwrap_err().starts_with("not a model file"));
+        assert!(ModelFile::parse("{\"format\": 2, \"trees\": []}")
+            .unwrap_err()
+            .starts_with("format 2 (this build reads format 1)"));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.json");
         std::fs::write(&path, "[]").unwrap();
