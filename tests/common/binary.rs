@@ -58,10 +58,14 @@ impl SidecarBinary {
     }
 }
 
-/// Lines of a JSON-lines file, parsed; a missing file has none.
+/// Complete lines of a JSON-lines file, parsed; a missing file has none. A last line without its
+/// newline is a write still in progress (a multi-megabyte notification is written in more than
+/// one piece), as a reader tailing the file sees it: it is left for the next read.
 pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    complete
+        .lines()
         .map(|l| {
             serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: not a JSON line ({e}): {l:.200}", path.display()))
         })
