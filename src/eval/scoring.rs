@@ -83,10 +83,12 @@ pub fn score(
                 let record = if r.counted { &mut scored.records[r.index] } else { &mut scored.warm_up[r.index] };
                 let firing_for = Duration::from_millis((r.due_ms - record.starts_at_ms).max(0) as u64);
                 let recheck = policy.recheck(&r.subject, &assessment, firing_for);
-                record.second_look = Some(match (recheck.technical, recheck.decision) {
-                    (true, _) => SecondLook::TechnicalNotice,
-                    (false, Decision::Downgrade) => SecondLook::StaysDowngraded,
-                    (false, _) => SecondLook::FullPriority,
+                record.second_look = Some(if recheck.technical {
+                    SecondLook::TechnicalNotice
+                } else if recheck.stays_downgraded() {
+                    SecondLook::StaysDowngraded
+                } else {
+                    SecondLook::FullPriority
                 });
             }
             while let Some(f) = due.next_if(|f| f.starts_at_ms < next) {

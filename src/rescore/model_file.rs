@@ -139,15 +139,15 @@ impl ModelFile {
     }
 
     /// The scorer the file describes, versioned by `text`'s hash.
-    fn scorer(&self, text: &str) -> Scorer {
+    fn scorer(mut self, text: &str) -> Scorer {
         let fit = fit_of(&self.model).unwrap_or(model::fit_isolation_forest);
         let rows: [Vec<Vec<f32>>; 5] =
-            EntityKind::ALL.map(|k| self.kinds.get(k.as_str()).map(|k| k.rows.clone()).unwrap_or_default());
+            EntityKind::ALL.map(|k| self.kinds.remove(k.as_str()).map(|k| k.rows).unwrap_or_default());
         let hash = Sha256::digest(text.as_bytes());
         let hex: String = hash.iter().take(6).map(|b| format!("{b:02x}")).collect();
         Scorer::fit(&rows, fit, self.seed, &self.model)
             .with_version(format!("{SCORE_VERSION}+{}-{hex}", self.model))
-            .with_training(self.training.clone())
+            .with_training(self.training)
     }
 }
 

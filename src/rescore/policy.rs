@@ -98,12 +98,20 @@ pub struct Policy {
 /// A downgraded alert still firing at its re-escalation time, looked at again.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recheck {
-    /// `downgrade` for a technical notice; `keep` or `escalate` for full priority again.
+    /// `downgrade` for a technical notice or an alert that stays downgraded; `keep` or
+    /// `escalate` for full priority again.
     pub decision: Decision,
     /// The evidence of an artifact still holds: a technical notice.
     pub technical: bool,
     /// Why, for people.
     pub why: String,
+}
+
+impl Recheck {
+    /// Still usual and not dangerous: it stays downgraded, its held channels skipped.
+    pub fn stays_downgraded(&self) -> bool {
+        self.decision == Decision::Downgrade && !self.technical
+    }
 }
 
 impl Default for Policy {

@@ -111,11 +111,11 @@ pub async fn assemble(cfg: Validated) -> Result<Arc<Sidecar>, AssembleError> {
     Ok(Sidecar::new(settings, queue, channels, route, rescoring))
 }
 
-/// Build the rescoring step with `model` (loaded when rescoring is enabled). Nothing here stops
-/// the sidecar: without Prometheus or the audit log, alerts still go out, unscored or
+/// Build the rescoring step with `model` (`None` when rescoring is disabled). Nothing here
+/// stops the sidecar: without Prometheus or the audit log, alerts still go out, unscored or
 /// unaudited, and the log says why.
 fn rescoring(cfg: &RescoringSettings, model: Option<Arc<dyn Model>>) -> Rescoring {
-    let Some(model) = model.filter(|_| cfg.enabled) else {
+    let Some(model) = model else {
         return Rescoring::disabled("rescoring is disabled in the configuration");
     };
     let audit = match AuditLog::open(&cfg.audit_log) {

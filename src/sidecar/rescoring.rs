@@ -216,7 +216,7 @@ async fn reescalate(
         Some((true, Some(looked))) => Some(group_recheck(looked)),
         _ => None,
     };
-    let stays = recheck.as_ref().is_some_and(|(r, _)| r.decision == Decision::Downgrade && !r.technical);
+    let stays = recheck.as_ref().is_some_and(|(r, _)| r.stays_downgraded());
     let (skip, reason) = if matches!(firing, Some((false, _))) {
         (held.clone(), "downgraded as a likely artifact; it ended before re-escalation")
     } else if stays {
@@ -320,7 +320,7 @@ fn reescalation_entries(
                 (Some(false), _) => {
                     (Decision::Downgrade, "held channels skipped: the alert ended before re-escalation".to_owned())
                 }
-                (Some(true), Some(Ok((r, _)))) if r.decision == Decision::Downgrade && !r.technical => {
+                (Some(true), Some(Ok((r, _)))) if r.stays_downgraded() => {
                     (Decision::Downgrade, format!("held channels skipped: {}", r.why))
                 }
                 (Some(true), Some(Ok((r, _)))) => (r.decision, r.why.clone()),
