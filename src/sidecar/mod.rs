@@ -4,7 +4,9 @@
 //! - [`assemble`]: from validated configuration to a running [`Sidecar`].
 //! - [`receiver`]: `POST /webhook` — check, parse, persist, then acknowledge.
 //! - [`queue`]: the durable outbox (its design is at the top of the module).
-//! - [`dispatch`]: delivery from the queue through the channels, with retries and dead letters.
+//! - [`pipeline`]: the stages of a notification, in order: receive → persist → route → score →
+//!   decide → deliver → record. Start reading here.
+//! - [`dispatch`]: hands due notifications from the queue to the pipeline, one task each.
 //! - [`reroute`]: pending notifications whose channel was removed are routed again.
 //! - [`rescoring`]: the verdict on each notification before its first delivery, and re-escalation.
 //! - [`telemetry`]: the sidecar's own metrics.
@@ -18,6 +20,7 @@ pub mod api;
 pub mod assemble;
 pub mod config;
 pub mod dispatch;
+pub mod pipeline;
 pub mod queue;
 pub mod receiver;
 pub mod reroute;

@@ -1,5 +1,6 @@
-//! The dispatcher's rescoring step: before a notification's first delivery it is rescored, the
-//! verdict is logged, counted and stored with the queued item, and the channels are chosen.
+//! The pipeline's score and decide stages: before a notification's first delivery it is
+//! rescored, the verdict is logged, counted and stored with the queued item, and the channels are
+//! chosen ([`plan`]).
 //!
 //! - escalate / keep: every routed channel, the verdict in the message;
 //! - downgrade: the `downgraded_channels` at once, marked "likely artifact"; the other routed
@@ -90,17 +91,8 @@ async fn decide(s: &Sidecar, item: Item, n: &Notification) -> Item {
     audit(s, entries).await;
     let pending: Vec<String> =
         item.channels.iter().filter(|(_, c)| c.state == DeliveryState::Pending).map(|(k, _)| k.clone()).collect();
-    let (mut hold, mut skip) = (Vec::new(), Vec::new());
-    if scoring.decision() == Some(Decision::Downgrade) && pending.iter().any(|c| r.downgraded_channels.contains(c)) {
-        let others = pending.into_iter().filter(|c| !r.downgraded_channels.contains(c));
-        match n.status {
-            Status::Resolved => skip.extend(others),
-            Status::Firing => {
-                let until = reescalation_time(s, n);
-                hold.extend(others.map(|c| (c, until)));
-            }
-        }
-    }
+    let Plan { hold, skip } =
+        plan(scoring.decision(), n.status, pending, &r.downgraded_channels, reescalation_time(s, n));
     let verdict = StoredVerdict { scoring, held: hold.iter().map(|(c, _)| c.clone()).collect() };
     let json = serde_json::to_value(&verdict).unwrap_or_default();
     let reason = "downgraded as a likely artifact; the alert had ended";
@@ -113,6 +105,37 @@ async fn decide(s: &Sidecar, item: Item, n: &Notification) -> Item {
             tracing::error!(id = %item.id, error = %e, "cannot store the verdict; delivering to every routed channel");
             item
         }
+    }
+}
+
+/// The decide stage's channels: which of the pending ones a verdict holds back, and which it
+/// skips. Only a downgrade holds or skips anything, and only when one of its own
+/// `downgraded_channels` is among the pending ones — a downgraded alert always reaches a channel.
+/// The rest wait until `until` while the alert fires; a resolved one skips them.
+#[derive(Debug, Default, PartialEq)]
+pub struct Plan {
+    /// Channels held until their re-escalation time.
+    pub hold: Vec<(String, DateTime<Utc>)>,
+    /// Channels that will not get this notification.
+    pub skip: Vec<String>,
+}
+
+/// The [`Plan`] for a verdict's `decision` on a notification of `status`.
+pub fn plan(
+    decision: Option<Decision>,
+    status: Status,
+    pending: Vec<String>,
+    downgraded_channels: &[String],
+    until: DateTime<Utc>,
+) -> Plan {
+    let own = |c: &String| downgraded_channels.contains(c);
+    if decision != Some(Decision::Downgrade) || !pending.iter().any(own) {
+        return Plan::default();
+    }
+    let others = pending.into_iter().filter(|c| !own(c));
+    match status {
+        Status::Resolved => Plan { hold: Vec::new(), skip: others.collect() },
+        Status::Firing => Plan { hold: others.map(|c| (c, until)).collect(), skip: Vec::new() },
     }
 }
 
@@ -346,6 +369,24 @@ mod tests {
     fn looked(decision: Decision, technical: bool, artifact: f64) -> Looked {
         let why = format!("{decision:?} {technical}");
         Ok((Recheck { decision, technical, why }, Assessment { score: 0.1, artifact, reasons: Vec::new() }))
+    }
+
+    #[test]
+    fn only_a_downgrade_holds_channels_and_only_when_one_of_its_own_is_routed() {
+        let until = Utc::now();
+        let names = |v: &[&str]| v.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>();
+        let own = names(&["file"]);
+        let pending = names(&["email", "file", "slack"]);
+        for decision in [None, Some(Decision::Escalate), Some(Decision::Keep)] {
+            assert_eq!(plan(decision, Status::Firing, pending.clone(), &own, until), Plan::default(), "{decision:?}");
+        }
+        let firing = plan(Some(Decision::Downgrade), Status::Firing, pending.clone(), &own, until);
+        assert_eq!(firing.hold, vec![("email".to_owned(), until), ("slack".to_owned(), until)]);
+        assert!(firing.skip.is_empty());
+        let resolved = plan(Some(Decision::Downgrade), Status::Resolved, pending, &own, until);
+        assert_eq!((resolved.hold.len(), resolved.skip), (0, names(&["email", "slack"])));
+        let elsewhere = plan(Some(Decision::Downgrade), Status::Firing, names(&["email", "slack"]), &own, until);
+        assert_eq!(elsewhere, Plan::default(), "no channel of its own routed: it goes everywhere, never nowhere");
     }
 
     #[test]
