@@ -34,6 +34,9 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 
+step "cargo doc --no-deps --lib (RUSTDOCFLAGS=-D warnings: every intra-doc link resolves)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib --quiet
+
 shopt -s nullglob
 rule_tests=(prometheus/tests/*.yml)
 shopt -u nullglob

@@ -26,7 +26,7 @@ const SAMPLE_EVERY_MS: i64 = 3 * 60_000;
 /// Start of the simulated training day: 2026-01-05 00:00 UTC.
 const START_MS: i64 = 1_767_571_200_000;
 
-/// Model input rows per entity kind (index [`EntityKind::index`]).
+/// Model input rows per entity kind (index [`crate::rescore::score::EntityKind::index`]).
 pub fn training_rows(seed: u64) -> [Vec<Vec<f32>>; 5] {
     rows_over(seed, WARM_UP_MS, SAMPLED_MS)
 }

@@ -182,7 +182,7 @@ pub const CHART_CONTENT_ID: &str = "history@wardwatch";
 pub enum ChartPart {
     /// A PNG, shown inline in the HTML part.
     Image(Vec<u8>),
-    /// No chart, and why: both parts say "Chart of recent history unavailable: <reason>".
+    /// No chart, and why: both parts say "Chart of recent history unavailable: `<reason>`".
     Unavailable(String),
     /// No chart and nothing said about it.
     None,

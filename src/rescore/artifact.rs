@@ -156,7 +156,7 @@ pub fn lead_off(p: &Profile) -> f64 {
 }
 
 /// Fastest change in the last 10 minutes against the physiological limit: 0 within it, 1 at
-/// twice it. Each change is measured over at least [`RATE_SPAN_MS`] (so measurement noise between
+/// twice it. Each change is measured over at least `RATE_SPAN_MS` (15 s, so measurement noise between
 /// two samples does not count), and a held reading (cuff, lab) over the time since the previous
 /// reading, since the body had all that time to change.
 pub fn impossible_rate(series: &Series, end_ms: i64, limit_per_s: f64) -> f64 {

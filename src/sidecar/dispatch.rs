@@ -171,4 +171,3 @@ impl Dispatcher {
         self.sidecar.refresh_gauges();
     }
 }
-

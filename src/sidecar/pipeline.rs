@@ -40,28 +40,43 @@ use std::panic::AssertUnwindSafe;
 
 /// A channel's outcome, to write into the queue.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Record {
+pub enum Record {
     /// The channel confirmed delivery.
-    Delivered { channel: String },
+    Delivered {
+        /// The channel.
+        channel: String,
+    },
     /// Try again at `at`.
-    Retry { channel: String, at: DateTime<Utc>, reason: String },
+    Retry {
+        /// The channel.
+        channel: String,
+        /// When the next attempt is due.
+        at: DateTime<Utc>,
+        /// What failed.
+        reason: String,
+    },
     /// Given up on this channel.
-    Dead { channel: String, reason: String },
+    Dead {
+        /// The channel.
+        channel: String,
+        /// Why it was given up.
+        reason: String,
+    },
 }
 
 /// What one turn reports back to the dispatcher.
 #[derive(Debug, Default)]
-pub(super) struct Report {
+pub struct Report {
     /// Outcomes still to be written.
-    pub(super) unrecorded: Vec<Record>,
+    pub unrecorded: Vec<Record>,
     /// Not to be handed out before this.
-    pub(super) not_before: Option<DateTime<Utc>>,
+    pub not_before: Option<DateTime<Utc>>,
     /// No configured channel takes it.
-    pub(super) unroutable: bool,
+    pub unroutable: bool,
 }
 
 /// One queued item's turn: route, score and decide, deliver, record.
-pub(super) async fn turn(s: &Sidecar, item: Item) -> Report {
+pub async fn turn(s: &Sidecar, item: Item) -> Report {
     let id = item.id.clone();
     let item = match route(s, item).await {
         Ok(item) => item,
@@ -73,7 +88,7 @@ pub(super) async fn turn(s: &Sidecar, item: Item) -> Report {
 }
 
 /// Stage 3: the item with every channel it names configured, or the report that it waits.
-async fn route(s: &Sidecar, item: Item) -> Result<Item, Report> {
+pub async fn route(s: &Sidecar, item: Item) -> Result<Item, Report> {
     match reroute::reroute(s, item).await {
         Routing::Ready(item) => Ok(item),
         Routing::Unroutable => Err(Report { unroutable: true, ..Report::default() }),
@@ -83,7 +98,7 @@ async fn route(s: &Sidecar, item: Item) -> Result<Item, Report> {
 
 /// Stages 4 and 5: the item with its verdict stored (or its held channels re-escalated when
 /// due). A panic in scoring sends the alert out unscored, saying why.
-async fn score(s: &Sidecar, item: Item) -> Item {
+pub async fn score(s: &Sidecar, item: Item) -> Item {
     match AssertUnwindSafe(rescoring::prepare(s, item.clone())).catch_unwind().await {
         Ok(item) => item,
         Err(panic) => {
@@ -96,13 +111,13 @@ async fn score(s: &Sidecar, item: Item) -> Item {
 }
 
 /// Stage 6: every channel due now, tried side by side; one outcome each.
-async fn deliver(s: &Sidecar, item: &Item) -> Vec<Record> {
+pub async fn deliver(s: &Sidecar, item: &Item) -> Vec<Record> {
     let channels = due_channels(item, Utc::now());
     futures_util::future::join_all(channels.iter().map(|c| attempt(s, item, c))).await
 }
 
 /// Channels of an item that wait for delivery at `now`.
-pub(super) fn due_channels(item: &Item, now: DateTime<Utc>) -> Vec<String> {
+pub fn due_channels(item: &Item, now: DateTime<Utc>) -> Vec<String> {
     item.channels
         .iter()
         .filter(|(_, s)| s.state == DeliveryState::Pending && s.next_attempt_at.is_none_or(|t| t <= now))
@@ -172,7 +187,7 @@ fn dead(item: &Item, channel: &str, reason: String) -> Record {
 
 /// Stage 7: write `records` for item `id`; those the queue could not write are reported back.
 /// A retry that cannot be written is kept in memory as the item's cool-down instead.
-pub(super) async fn record(s: &Sidecar, id: &str, records: Vec<Record>) -> Report {
+pub async fn record(s: &Sidecar, id: &str, records: Vec<Record>) -> Report {
     let mut report = Report::default();
     for record in records {
         let written = match &record {
@@ -201,7 +216,7 @@ pub(super) async fn record(s: &Sidecar, id: &str, records: Vec<Record>) -> Repor
 }
 
 /// The message of a panic's payload.
-pub(super) fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
+pub fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
     match panic.downcast::<String>() {
         Ok(s) => *s,
         Err(panic) => panic.downcast_ref::<&str>().map_or_else(|| "unknown panic".to_owned(), |s| (*s).to_owned()),

@@ -50,7 +50,7 @@ pub struct Artifacts {
     pub temperature_stuck: bool,
 }
 
-/// The values a monitor displays; column order of [`Readings::values`] is [`Column::ALL`].
+/// The values a monitor displays; column order of [`Readings::values`] follows [`Column`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Readings {
     /// One value per column, in the column's unit.
