@@ -40,6 +40,69 @@ pub fn parse(text: &str, positive: bool) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// A positive duration as a configuration file writes it (`90s`, `10m`, `1.5h`, `2d`): read once,
+/// when the file is, so a zero or unreadable one cannot exist past parsing. It keeps its text, so
+/// a configuration written back says what its author wrote.
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(into = "String")]
+pub struct Span {
+    text: String,
+    value: Duration,
+}
+
+impl Span {
+    /// The duration.
+    pub fn get(&self) -> Duration {
+        self.value
+    }
+
+    /// As written.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Span {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::yaml::from_text(d)
+    }
+}
+
+impl TryFrom<String> for Span {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let value = parse(&text, true)?;
+        Ok(Self { text, value })
+    }
+}
+
+impl std::str::FromStr for Span {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        Self::try_from(text.to_owned())
+    }
+}
+
+impl From<Span> for String {
+    fn from(span: Span) -> String {
+        span.text
+    }
+}
+
+impl std::fmt::Display for Span {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::fmt::Debug for Span {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.text)
+    }
+}
+
 /// A Prometheus duration (`1h30m`, `10s`, `0s`, `250ms`; units y w d h m s ms in that order,
 /// integers), in ms, as Prometheus' `model.ParseDuration` reads it
 /// (<https://prometheus.io/docs/prometheus/latest/configuration/configuration/#duration>).
@@ -95,6 +158,17 @@ mod tests {
         assert_eq!(parse("0s", false), Ok(Duration::ZERO));
         assert!(parse("0s", true).unwrap_err().contains("longer than zero"));
         assert!(parse("1000000000000000000000d", true).unwrap_err().contains("too long"));
+    }
+
+    #[test]
+    fn a_span_is_checked_when_read_and_written_back_as_it_was_written() {
+        let span: Span = serde_yaml::from_str("1.5h").unwrap();
+        assert_eq!((span.get(), span.text()), (Duration::from_secs(5400), "1.5h"));
+        assert_eq!(serde_yaml::to_string(&span).unwrap().trim(), "1.5h");
+        for bad in ["0s", "soon", "-1m"] {
+            let e = serde_yaml::from_str::<Span>(bad).unwrap_err().to_string();
+            assert!(e.contains(bad), "{bad}: {e}");
+        }
     }
 
     #[test]

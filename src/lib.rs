@@ -1,6 +1,7 @@
 //! wardwatch: monitoring for hospital infrastructure.
 //!
 //! # Layout
+//! - [`address`]: the web URLs and email addresses a configuration names, checked when read.
 //! - [`alert`]: Alertmanager webhook payloads and the notifications made of them.
 //! - [`clinical`]: clinical reference logic (NEWS2 scoring).
 //! - [`sim`]: the simulated hospital — patients, ECG, network, cluster, events with ground truth.
@@ -27,6 +28,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod address;
 pub mod alert;
 pub mod clinical;
 pub mod duration;

@@ -44,9 +44,54 @@ impl FieldError {
     }
 }
 
+/// Deserialize a value written as text (or a bare number) through its `TryFrom<String>`, so a
+/// value that does not read is refused where it stands: serde_yaml then names the whole dotted
+/// field and the value's own line and column, which `#[serde(try_from)]` — converting after the
+/// text has been read — would leave at the enclosing section.
+pub fn from_text<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<String, Error = String>,
+{
+    struct Text<T>(std::marker::PhantomData<T>);
+    impl<T: TryFrom<String, Error = String>> serde::de::Visitor<'_> for Text<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+            T::try_from(v.to_owned()).map_err(E::custom)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<T, E> {
+            self.visit_str(&v.to_string())
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<T, E> {
+            self.visit_str(&v.to_string())
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<T, E> {
+            self.visit_str(&v.to_string())
+        }
+    }
+    d.deserialize_any(Text(std::marker::PhantomData))
+}
+
 /// Parse YAML text; `origin` names the file in errors.
 pub fn parse<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T, YamlError> {
-    serde_yaml::from_str(text).map_err(|e| YamlError::Parse { path: origin.to_string(), message: e.to_string() })
+    serde_yaml::from_str(text).map_err(|e| YamlError::Parse { path: origin.to_string(), message: message(&e) })
+}
+
+/// serde_yaml's message, its leading dotted field (`retry.base: …`) written as a [`FieldError`]
+/// writes it (``field `retry.base`: …``), so both kinds of error read alike.
+fn message(e: &serde_yaml::Error) -> String {
+    let text = e.to_string();
+    match text.split_once(": ") {
+        Some((path, rest))
+            if !path.is_empty() && path.chars().all(|c| c.is_ascii_alphanumeric() || "_.[]".contains(c)) =>
+        {
+            format!("field `{path}`: {rest}")
+        }
+        _ => text,
+    }
 }
 
 /// Read and parse a YAML file.

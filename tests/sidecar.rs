@@ -49,7 +49,7 @@ async fn start(dir: &Path, slack_url: &str) -> Running {
     let slack =
         SlackSender::new(SlackConfig { timeout: Duration::from_secs(2), ..SlackConfig::new(slack_url) }).unwrap();
     let channels: Vec<Arc<dyn Channel>> = vec![
-        Arc::new(SlackChannel { sender: slack, links: Links { grafana_url: None, alertmanager_url: None } }),
+        Arc::new(SlackChannel { sender: slack, links: Links::default() }),
         Arc::new(FileChannel::new(dir.join("notifications.jsonl"))),
     ];
     let settings = Settings {

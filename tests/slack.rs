@@ -25,7 +25,7 @@ fn message() -> serde_json::Value {
       "externalURL": "http://alertmanager:9093", "version": "4", "groupKey": "{}:{alertname=\"HypoxiaDetected\"}"
     }"#;
     let n = Notification::from_payload(WebhookPayload::parse(payload.as_bytes()).unwrap(), chrono::Utc::now());
-    render(&n, &Links { grafana_url: Some("http://grafana:3000".into()), alertmanager_url: None })
+    render(&n, &Links { grafana_url: Some("http://grafana:3000".into()), ..Links::default() })
 }
 
 /// The reason of a Retry or Permanent outcome, checked free of the webhook's secret.

@@ -134,6 +134,10 @@ pub struct Notification {
     pub received_at: DateTime<Utc>,
     /// The score, or why there is none.
     pub scoring: Scoring,
+    /// Where a person acknowledges it ("I'm on it"): a signed link, set on a firing
+    /// notification as it is delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledge_url: Option<String>,
 }
 
 /// FNV-1a, 64 bits: stable across builds and platforms, unlike std's default hasher.
@@ -221,6 +225,7 @@ impl Notification {
             external_url: p.external_url,
             received_at,
             scoring: Scoring::Unscored { reason: "rescoring is not enabled".into() },
+            acknowledge_url: None,
         }
     }
 }

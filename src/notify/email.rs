@@ -31,10 +31,9 @@
 //! The group hash is FNV-1a 64 of Alertmanager's `groupKey` ([`group_hash`]): stable across
 //! builds, restarts and replicas.
 
-use crate::alert::notification::{Notification, Scoring};
-use crate::alert::payload::{Alert, LabelSet, Status};
-use crate::notify::links::{self as link, base_url};
-use chrono::SecondsFormat;
+use crate::alert::notification::Notification;
+use crate::alert::payload::Status;
+use crate::alert::view::{AlertView, Link, Site, View};
 use lettre::message::header::ContentType;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
@@ -116,17 +115,8 @@ impl fmt::Debug for EmailConfig {
     }
 }
 
-/// Base URLs for the links in an email; `None` (or empty) leaves that link out.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EmailLinks {
-    /// Prometheus as readers reach it: replaces the origin of each alert's `generatorURL`
-    /// (often an in-cluster name); with no `generatorURL`, links to a graph of `ALERTS{..}`.
-    pub prometheus_url: Option<String>,
-    /// Alertmanager as readers reach it, for silence links; defaults to the payload's `externalURL`.
-    pub alertmanager_url: Option<String>,
-    /// Grafana, for the `wardwatch-patient` / `wardwatch-ward` dashboards.
-    pub grafana_url: Option<String>,
-}
+/// What an email needs to know of the site: the addresses its links use and its time zone.
+pub type EmailLinks = Site;
 
 /// Why an email could not be built or the sender configured.
 #[derive(Debug, thiserror::Error)]
@@ -238,43 +228,9 @@ pub fn message_id(n: &Notification) -> String {
 // ---------------------------------------------------------------------------------------------
 // Rendering helpers
 
-/// The alert the subject is about: the first whose status is the group's, else the first.
-fn primary(n: &Notification) -> Option<&Alert> {
-    n.alerts.iter().find(|a| a.status == n.status).or(n.alerts.first())
-}
-
-/// A label of the alert, falling back to the labels common to the group.
-fn label<'a>(a: Option<&'a Alert>, n: &'a Notification, key: &str) -> Option<&'a str> {
-    a.and_then(|a| a.labels.get(key)).or_else(|| n.common_labels.get(key)).map(String::as_str).filter(|v| !v.is_empty())
-}
-
 /// `[FIRING critical] HypoxiaDetected — ward icu-1, patient p00003 (+2 more)`; `[RESOLVED] ...`.
 pub fn subject(n: &Notification) -> String {
-    let a = primary(n);
-    let mut s = match (n.status, label(a, n, "severity")) {
-        (Status::Firing, Some(sev)) => format!("[FIRING {sev}] "),
-        (Status::Firing, None) => "[FIRING] ".to_string(),
-        (Status::Resolved, _) => "[RESOLVED] ".to_string(),
-    };
-    if let (Status::Firing, Some(tag)) = (n.status, n.scoring.tag()) {
-        let _ = write!(s, "[{tag}] ");
-    }
-    s.push_str(label(a, n, "alertname").unwrap_or("alert"));
-    let place: Vec<String> =
-        ["ward", "patient"].iter().filter_map(|k| label(a, n, k).map(|v| format!("{k} {v}"))).collect();
-    if !place.is_empty() {
-        let _ = write!(s, " — {}", place.join(", "));
-    }
-    let more = (n.alerts.len() as u64).saturating_sub(1) + n.truncated_alerts;
-    if more > 0 {
-        let _ = write!(s, " (+{more} more)");
-    }
-    s
-}
-
-/// The scoring line: the decision, score and reasons, or `unscored: <reason>`.
-fn scoring_line(s: &Scoring) -> String {
-    s.line()
+    View::of(n, &Site::default()).title()
 }
 
 /// Escape text for HTML element content and quoted attribute values.
@@ -293,137 +249,79 @@ fn html_escape(s: &str) -> String {
     out
 }
 
-/// `scheme://authority` of a URL.
-fn origin(url: &str) -> Option<&str> {
-    let (_, rest) = url.split_once("://")?;
-    let end = url.len() - rest.len() + rest.find('/').unwrap_or(rest.len());
-    Some(&url[..end])
-}
-
-/// Link to the alert's graph: its `generatorURL`, re-based on `prometheus_url` if set.
-fn prometheus_link(a: &Alert, links: &EmailLinks) -> Option<String> {
-    let base = base_url(links.prometheus_url.as_deref());
-    match (a.generator_url.as_str(), base) {
-        ("", None) => None,
-        ("", Some(base)) => {
-            let mut sel = LabelSet::new();
-            sel.extend(a.labels.get("alertname").map(|v| ("alertname".to_string(), v.clone())));
-            Some(format!(
-                "{base}/graph?g0.expr={}&g0.tab=0",
-                link::query_value(&format!("ALERTS{}", link::matchers(&sel)))
-            ))
-        }
-        (g, None) => Some(g.to_string()),
-        (g, Some(base)) => match (origin(g), origin(base)) {
-            (Some(from), Some(to)) => Some(format!("{to}{}", &g[from.len()..])),
-            _ => Some(g.to_string()),
-        },
-    }
-}
-
-/// Link to the patient's dashboard, else the ward's, over the alert's time span.
-fn grafana_link(a: &Alert, n: &Notification, links: &EmailLinks) -> Option<(&'static str, String)> {
-    let base = base_url(links.grafana_url.as_deref())?;
-    let from = (a.starts_at - chrono::Duration::hours(1)).timestamp_millis();
-    let to = match a.ends_at {
-        Some(end) if a.status == Status::Resolved => {
-            (end + chrono::Duration::minutes(15)).timestamp_millis().to_string()
-        }
-        _ => "now".to_string(),
-    };
-    let labels: LabelSet = ["patient", "ward"]
-        .iter()
-        .filter_map(|k| label(Some(a), n, k).map(|v| (k.to_string(), v.to_owned())))
-        .collect();
-    let (dashboard, url) = link::dashboard_url(base, &labels, &format!("&from={from}&to={to}"))?;
-    Some((dashboard.title(), url))
-}
-
-/// The links shown under an alert, as (title, URL).
-fn alert_links(a: &Alert, n: &Notification, links: &EmailLinks) -> Vec<(&'static str, String)> {
+/// The lines that lead the message, as (heading, text): who, what, the verdict, what to do.
+fn lead(v: &View) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
-    if let Some(u) = prometheus_link(a, links) {
-        out.push(("Prometheus graph", u));
+    let who = v.place.who();
+    if !who.is_empty() {
+        out.push(("Who", who));
     }
-    let am = base_url(links.alertmanager_url.as_deref()).or_else(|| base_url(Some(&n.external_url)));
-    if let Some(am) = am {
-        let url = link::silence_url(am, &a.labels);
-        out.push(("Silence in Alertmanager", url));
+    if let Some(what) = &v.what {
+        out.push(("What", what.clone()));
     }
-    out.extend(grafana_link(a, n, links));
+    if v.status == Status::Firing {
+        out.push(("Verdict", v.verdict.headline.clone()));
+    }
+    if let Some(action) = &v.action {
+        out.push(("Action", format!("{}: {}", action.title, action.url)));
+    }
+    if let Some(ack) = &v.acknowledge {
+        out.push(("Acknowledge", format!("I'm on it: {}", ack.url)));
+    }
     out
-}
-
-/// RFC 3339 to the second, in UTC.
-fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-/// "firing since ..." or "resolved at ... (since ...)".
-fn alert_when(a: &Alert) -> String {
-    match (a.status, a.ends_at) {
-        (Status::Resolved, Some(end)) if end > a.starts_at => {
-            format!("resolved at {} (firing since {})", ts(end), ts(a.starts_at))
-        }
-        (status, _) => format!("{} since {}", status.as_str(), ts(a.starts_at)),
-    }
-}
-
-/// Annotations with summary and description first.
-fn ordered_annotations(a: &Alert) -> Vec<(&str, &str)> {
-    let rank = |k: &str| match k {
-        "summary" => 0,
-        "description" => 1,
-        _ => 2,
-    };
-    let mut v: Vec<(&str, &str)> = a.annotations.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    v.sort_by_key(|(k, _)| rank(k));
-    v
 }
 
 // ---------------------------------------------------------------------------------------------
 // Bodies
 
 /// One alert as plain text.
-fn text_alert(out: &mut String, i: usize, a: &Alert, n: &Notification, links: &EmailLinks) {
-    let name = a.labels.get("alertname").map_or("alert", String::as_str);
-    let _ = writeln!(out, "\n[{}/{}] {name}: {}", i + 1, n.alerts.len(), alert_when(a));
-    for (k, v) in ordered_annotations(a) {
-        let _ = writeln!(out, "  {k}: {v}");
+fn text_alert(out: &mut String, i: usize, a: &AlertView, total: usize) {
+    let _ = writeln!(out, "\n[{}/{total}] {}: {}", i + 1, a.name, a.when());
+    for (k, text) in [("summary", &a.summary), ("description", &a.description)] {
+        if let Some(text) = text {
+            let _ = writeln!(out, "  {k}: {text}");
+        }
+    }
+    for (k, text) in &a.annotations {
+        let _ = writeln!(out, "  {k}: {text}");
     }
     let _ = writeln!(out, "  Labels:");
-    for (k, v) in &a.labels {
-        let _ = writeln!(out, "    {k} = {v}");
+    for (k, text) in &a.labels {
+        let _ = writeln!(out, "    {k} = {text}");
     }
-    let l = alert_links(a, n, links);
-    if !l.is_empty() {
+    let links: Vec<&Link> = a.runbook.iter().chain(&a.links).collect();
+    if !links.is_empty() {
         let _ = writeln!(out, "  Links:");
-        for (title, url) in l {
-            let _ = writeln!(out, "    {title}: {url}");
+        for l in links {
+            let _ = writeln!(out, "    {}: {}", l.title, l.url);
         }
     }
 }
 
 /// The text/plain part.
-fn text_body(n: &Notification, links: &EmailLinks, chart: &ChartPart) -> String {
-    let mut out = format!("{}\n\nScoring: {}\n", subject(n), scoring_line(&n.scoring));
+fn text_body(v: &View, chart: &ChartPart) -> String {
+    let mut out = format!("{}\n\n", v.title());
+    for (heading, text) in lead(v) {
+        let _ = writeln!(out, "{heading}: {text}");
+        if heading == "Verdict" {
+            for e in &v.verdict.evidence {
+                let _ = writeln!(out, "  - {e}");
+            }
+        }
+    }
+    let _ = writeln!(out, "Received: {}", v.received.both());
     if let ChartPart::Unavailable(reason) = chart {
         let _ = writeln!(out, "Chart of recent history unavailable: {reason}");
     }
-    let _ = writeln!(
-        out,
-        "Group: {} (receiver {}, received {})",
-        link::matchers(&n.group_labels),
-        n.receiver,
-        ts(n.received_at)
-    );
-    for (i, a) in n.alerts.iter().enumerate() {
-        text_alert(&mut out, i, a, n, links);
+    let _ = writeln!(out, "\nDetails\nScoring: {}", v.verdict.detail);
+    let _ = writeln!(out, "Group: {} (receiver {})", v.group, v.receiver);
+    for (i, a) in v.alerts.iter().enumerate() {
+        text_alert(&mut out, i, a, v.alerts.len());
     }
-    for notice in n.notices() {
+    for notice in &v.notices {
         let _ = writeln!(out, "\n{notice}");
     }
-    let _ = write!(out, "\n-- \nwardwatch notification {}\n", n.id);
+    let _ = write!(out, "\n-- \nwardwatch notification {}\n", v.id);
     out
 }
 
@@ -441,32 +339,30 @@ fn html_table<'a>(out: &mut String, title: &str, rows: impl Iterator<Item = (&'a
     out.push_str("</table>");
 }
 
-/// A link if the URL is http(s), else the escaped URL as text.
-fn html_link(title: &str, url: &str) -> String {
-    let lower = url.to_ascii_lowercase();
-    if lower.starts_with("http://") || lower.starts_with("https://") {
-        format!("<a href=\"{}\">{}</a>", html_escape(url), html_escape(title))
-    } else {
-        format!("{}: {}", html_escape(title), html_escape(url))
-    }
+/// A link (every link of a view is absolute).
+fn html_link(l: &Link) -> String {
+    format!("<a href=\"{}\">{}</a>", html_escape(&l.url), html_escape(l.title))
 }
 
 /// One alert as HTML.
-fn html_alert(out: &mut String, i: usize, a: &Alert, n: &Notification, links: &EmailLinks) {
-    let name = a.labels.get("alertname").map_or("alert", String::as_str);
+fn html_alert(out: &mut String, i: usize, a: &AlertView, total: usize) {
     let color = if a.status == Status::Firing { "#b00020" } else { "#1b7f3b" };
     let _ = write!(
         out,
         "<div style=\"border-left:4px solid {color};padding:4px 12px;margin:12px 0\">\
-         <h3 style=\"margin:4px 0\">[{}/{}] {}</h3><p style=\"margin:2px 0\">{}</p>",
+         <h3 style=\"margin:4px 0\">[{}/{total}] {}</h3><p style=\"margin:2px 0\">{}</p>",
         i + 1,
-        n.alerts.len(),
-        html_escape(name),
-        html_escape(&alert_when(a))
+        html_escape(&a.name),
+        html_escape(&a.when())
     );
-    html_table(out, "Annotations", ordered_annotations(a).into_iter());
+    let texts = [("summary", &a.summary), ("description", &a.description)];
+    let annotations = texts
+        .iter()
+        .filter_map(|(k, t)| t.as_deref().map(|t| (*k, t)))
+        .chain(a.annotations.iter().map(|(k, t)| (k.as_str(), t.as_str())));
+    html_table(out, "Annotations", annotations);
     html_table(out, "Labels", a.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let l: Vec<String> = alert_links(a, n, links).iter().map(|(t, u)| html_link(t, u)).collect();
+    let l: Vec<String> = a.runbook.iter().chain(&a.links).map(html_link).collect();
     if !l.is_empty() {
         let _ = write!(out, "<p>{}</p>", l.join(" · "));
     }
@@ -488,26 +384,55 @@ fn html_chart(out: &mut String, chart: &ChartPart) {
 }
 
 /// The text/html part; every label and annotation value is escaped.
-fn html_body(n: &Notification, links: &EmailLinks, chart: &ChartPart) -> String {
+fn html_body(v: &View, chart: &ChartPart) -> String {
     let mut out = String::from("<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head>");
+    let _ = write!(out, "<body style=\"font-family:sans-serif\"><h2>{}</h2>", html_escape(&v.title()));
+    let verdict_color = if v.verdict.full_priority { "#b00020" } else { "#555" };
+    out.push_str("<table style=\"border-collapse:collapse;font-size:15px\">");
+    for (heading, text) in lead(v) {
+        let cell = match (heading, &v.action) {
+            ("Action", Some(action)) => html_link(action),
+            ("Acknowledge", _) => v.acknowledge.as_ref().map_or_else(String::new, |a| {
+                format!(
+                    "<a href=\"{}\" style=\"display:inline-block;background:#1b5e20;color:#fff;padding:6px 14px;\
+                     border-radius:4px;text-decoration:none;font-weight:bold\">✋ I'm on it</a>",
+                    html_escape(&a.url)
+                )
+            }),
+            ("Verdict", _) => {
+                let items: Vec<String> =
+                    v.verdict.evidence.iter().map(|e| format!("<li>{}</li>", html_escape(e))).collect();
+                let evidence = match items.is_empty() {
+                    true => String::new(),
+                    false => format!("<ul style=\"margin:2px 0;padding-left:18px\">{}</ul>", items.concat()),
+                };
+                format!("<b style=\"color:{verdict_color}\">{}</b>{evidence}", html_escape(&text))
+            }
+            _ => html_escape(&text),
+        };
+        let _ = write!(
+            out,
+            "<tr><td style=\"padding:2px 12px 2px 0;color:#555;vertical-align:top\">{heading}</td><td>{cell}</td></tr>"
+        );
+    }
+    out.push_str("</table>");
+    let _ = write!(out, "<p style=\"color:#555\">Received {}</p>", html_escape(&v.received.both()));
+    html_chart(&mut out, chart);
     let _ = write!(
         out,
-        "<body style=\"font-family:sans-serif\"><h2>{}</h2><p><b>Scoring:</b> {}</p>\
-         <p style=\"color:#555\">Group <code>{}</code>, receiver {}, received {}</p>",
-        html_escape(&subject(n)),
-        html_escape(&scoring_line(&n.scoring)),
-        html_escape(&link::matchers(&n.group_labels)),
-        html_escape(&n.receiver),
-        ts(n.received_at)
+        "<h4 style=\"margin:12px 0 4px\">Details</h4><p style=\"color:#555\"><b>Scoring:</b> {}<br>\
+         Group <code>{}</code>, receiver {}</p>",
+        html_escape(&v.verdict.detail),
+        html_escape(&v.group),
+        html_escape(&v.receiver),
     );
-    html_chart(&mut out, chart);
-    for (i, a) in n.alerts.iter().enumerate() {
-        html_alert(&mut out, i, a, n, links);
+    for (i, a) in v.alerts.iter().enumerate() {
+        html_alert(&mut out, i, a, v.alerts.len());
     }
-    for notice in n.notices() {
-        let _ = write!(out, "<p>{}</p>", html_escape(&notice));
+    for notice in &v.notices {
+        let _ = write!(out, "<p>{}</p>", html_escape(notice));
     }
-    let _ = write!(out, "<hr><p style=\"color:#888\">wardwatch notification {}</p></body></html>", html_escape(&n.id));
+    let _ = write!(out, "<hr><p style=\"color:#888\">wardwatch notification {}</p></body></html>", html_escape(&v.id));
     out
 }
 
@@ -524,8 +449,8 @@ pub fn build_message(n: &Notification, cfg: &EmailConfig, links: &EmailLinks) ->
 
 /// The body: `multipart/alternative` of text and HTML; with an image, the HTML and the inline PNG
 /// form a `multipart/related` part.
-fn body(n: &Notification, links: &EmailLinks, chart: &ChartPart) -> MultiPart {
-    let (text, html) = (text_body(n, links, chart), html_body(n, links, chart));
+fn body(v: &View, chart: &ChartPart) -> MultiPart {
+    let (text, html) = (text_body(v, chart), html_body(v, chart));
     let ChartPart::Image(png) = chart else { return MultiPart::alternative_plain_html(text, html) };
     let image = Attachment::new_inline(CHART_CONTENT_ID.to_string())
         .body(png.clone(), ContentType::parse("image/png").expect("a valid MIME type"));
@@ -551,15 +476,16 @@ pub fn build_message_with_chart(
     }
     let root = thread_root_id(n);
     let raw = |name: &'static str, value: &str| HeaderValue::new(HeaderName::new_from_ascii_str(name), value.into());
+    let view = View::of(n, links);
     let msg = b
-        .subject(subject(n))
+        .subject(view.title())
         .message_id(Some(message_id(n)))
         .in_reply_to(root.clone())
         .references(root)
         .raw_header(raw("Auto-Submitted", "auto-generated"))
         .raw_header(raw("X-Wardwatch-Notification", &n.id))
         .raw_header(raw("X-Wardwatch-Status", n.status.as_str()))
-        .multipart(body(n, links, &chart))?;
+        .multipart(body(&view, &chart))?;
     Ok(msg)
 }
 
@@ -715,6 +641,7 @@ impl EmailSender {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alert::notification::Scoring;
     use crate::alert::payload::WebhookPayload;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -766,6 +693,7 @@ mod tests {
             prometheus_url: Some("https://prom.example.org/".into()),
             alertmanager_url: Some("https://am.example.org".into()),
             grafana_url: Some("https://grafana.example.org".into()),
+            ..EmailLinks::default()
         }
     }
 
@@ -778,7 +706,7 @@ mod tests {
         other.labels.insert("patient".into(), "p00009".into());
         many.alerts.push(other);
         many.truncated_alerts = 2;
-        assert_eq!(subject(&many), "[FIRING critical] HypoxiaDetected — ward icu-1, patient p00003 (+3 more)");
+        assert_eq!(subject(&many), "[FIRING critical] HypoxiaDetected — ward icu-1 (+3 more)", "what they share");
         let mut bare = notification();
         bare.alerts[0].labels.retain(|k, _| k == "alertname");
         assert_eq!(subject(&bare), "[FIRING] HypoxiaDetected");
@@ -802,7 +730,7 @@ mod tests {
             subject(&n),
             "[FIRING critical] [technical: check the sensor] HypoxiaDetected — ward icu-1, patient p00003"
         );
-        let text = text_body(&n, &links(), &ChartPart::None);
+        let text = text_body(&View::of(&n, &links()), &ChartPart::None);
         assert!(text.contains("technical notice: still firing, still a likely artifact"), "{text}");
     }
 
@@ -815,12 +743,12 @@ mod tests {
         assert!(raw.contains("text/plain") && raw.contains("text/html"), "{raw}");
         assert_eq!(msg.headers().get_raw("Auto-Submitted"), Some("auto-generated"));
 
-        let text = text_body(&n, &links(), &ChartPart::None);
+        let text = text_body(&View::of(&n, &links()), &ChartPart::None);
         assert!(text.contains("note = <script>alert(1)</script>"), "{text}");
         assert!(text.contains("Scoring: unscored: rescoring is not enabled"), "{text}");
         assert!(text.contains("summary: SpO2 88% < 90% for 10 s"), "{text}");
 
-        let html = html_body(&n, &links(), &ChartPart::None);
+        let html = html_body(&View::of(&n, &links()), &ChartPart::None);
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
         assert!(html.contains("Check probe &amp; patient"), "{html}");
@@ -837,9 +765,9 @@ mod tests {
         assert!(alt < rel && rel < img && alt.is_some(), "alternative > related > image: {raw}");
         assert!(raw.contains("Content-ID: <history@wardwatch>"), "{raw}");
         assert!(raw.contains("Content-Disposition: inline"), "{raw}");
-        let html = html_body(&notification(), &links(), &ChartPart::Image(Vec::new()));
+        let html = html_body(&View::of(&notification(), &links()), &ChartPart::Image(Vec::new()));
         assert!(html.contains("<img src=\"cid:history@wardwatch\" alt=\"recent history\">"), "{html}");
-        assert!(!text_body(&notification(), &links(), &ChartPart::Image(Vec::new())).contains("unavailable"));
+        assert!(!text_body(&View::of(&notification(), &links()), &ChartPart::Image(Vec::new())).contains("unavailable"));
     }
 
     #[test]
@@ -848,12 +776,12 @@ mod tests {
         let msg = build_message_with_chart(&notification(), &config(25), &links(), chart.clone()).unwrap();
         let raw = String::from_utf8(msg.formatted()).unwrap();
         assert!(!raw.contains("multipart/related") && !raw.contains("image/png"), "{raw}");
-        let text = text_body(&notification(), &links(), &chart);
+        let text = text_body(&View::of(&notification(), &links()), &chart);
         assert!(
             text.contains("Chart of recent history unavailable: Prometheus did not answer within 5s <x>"),
             "{text}"
         );
-        let html = html_body(&notification(), &links(), &chart);
+        let html = html_body(&View::of(&notification(), &links()), &chart);
         assert!(html.contains("Chart of recent history unavailable: Prometheus did not answer within 5s &lt;x&gt;"));
     }
 
@@ -871,7 +799,10 @@ mod tests {
     #[test]
     fn links_point_to_prometheus_alertmanager_and_grafana() {
         let n = notification();
-        let l = alert_links(&n.alerts[0], &n, &links());
+        let alert_links = |n: &Notification, site: &Site| -> Vec<(&'static str, String)> {
+            View::of(n, site).alerts[0].links.iter().map(|l| (l.title, l.url.clone())).collect()
+        };
+        let l = alert_links(&n, &links());
         let urls: Vec<&str> = l.iter().map(|(_, u)| u.as_str()).collect();
         assert_eq!(urls[0], "https://prom.example.org/graph?g0.expr=x");
         assert!(
@@ -880,13 +811,13 @@ mod tests {
         assert!(urls[1].contains("patient%3D%22p00003%22"), "{}", urls[1]);
         assert!(urls[2].starts_with("https://grafana.example.org/d/wardwatch-patient?var-patient=p00003&from="));
         // Without configured URLs: the generatorURL as is, Alertmanager's externalURL, no Grafana.
-        let bare = alert_links(&n.alerts[0], &n, &EmailLinks::default());
+        let bare = alert_links(&n, &EmailLinks::default());
         assert_eq!(bare.len(), 2);
         assert_eq!(bare[0].1, "http://prometheus:9090/graph?g0.expr=x");
         assert!(bare[1].1.starts_with("http://alertmanager:9093/#/silences/new?filter=%7B"));
         let mut ward_only = notification();
         ward_only.alerts[0].labels.remove("patient");
-        let g = grafana_link(&ward_only.alerts[0], &ward_only, &links()).unwrap();
+        let g = alert_links(&ward_only, &links()).pop().unwrap();
         assert!(g.1.starts_with("https://grafana.example.org/d/wardwatch-ward?var-ward=icu-1&from="), "{}", g.1);
     }
 

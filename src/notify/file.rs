@@ -6,6 +6,10 @@
 //!
 //! Exactly once: the queue records a delivery only after the line is on disk, so a crash between
 //! the two makes the dispatcher deliver that notification again after restart. The channel
+//! Each line also carries `message`: the message a person reads ([`View`]) — who, what, the
+//! verdict in plain words, the runbook, each alert's times in the site's time zone — as email and
+//! Slack show it.
+//!
 //! recognises it: when it opens the file it reads the ids of its last lines (a crash can only
 //! leave the last few deliveries unrecorded: at most the dispatcher's concurrency), remembers
 //! the ids it appends, and answers "delivered" without writing for an id already in the file.
@@ -14,6 +18,7 @@
 //! The file belongs to the sidecar: nothing else should append to it.
 
 use crate::alert::notification::Notification;
+use crate::alert::view::{Site, View};
 use crate::group_commit::GroupCommit;
 use crate::notify::channel::{BoxFuture, Channel};
 use crate::notify::retry::Outcome;
@@ -36,6 +41,15 @@ const MAX_ID_BYTES: usize = 201;
 /// Appends each notification as one JSON line, synced to disk before it counts as delivered.
 pub struct FileChannel {
     inner: Arc<Appender>,
+    site: Site,
+}
+
+/// One line of the file: the notification, then the message made of it.
+#[derive(serde::Serialize)]
+struct Line<'a> {
+    #[serde(flatten)]
+    notification: &'a Notification,
+    message: View,
 }
 
 struct Appender {
@@ -81,7 +95,12 @@ enum Appended {
 impl FileChannel {
     /// A channel writing to `path` (opened on first delivery, created if missing).
     pub fn new(path: PathBuf) -> Self {
-        Self { inner: Arc::new(Appender { path, open: Mutex::new(None), commit: GroupCommit::default() }) }
+        Self::at_site(path, Site::default())
+    }
+
+    /// A channel writing to `path`, its messages made for `site` (its time zone and addresses).
+    pub fn at_site(path: PathBuf, site: Site) -> Self {
+        Self { inner: Arc::new(Appender { path, open: Mutex::new(None), commit: GroupCommit::default() }), site }
     }
 }
 
@@ -188,7 +207,7 @@ impl Channel for FileChannel {
     }
     fn deliver<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
-            let mut line = match serde_json::to_vec(n) {
+            let mut line = match serde_json::to_vec(&Line { notification: n, message: View::of(n, &self.site) }) {
                 Ok(l) => l,
                 Err(e) => return Outcome::Permanent { reason: format!("cannot encode the notification: {e}") },
             };

@@ -4,6 +4,5 @@ pub mod channel;
 pub mod chart;
 pub mod email;
 pub mod file;
-pub mod links;
 pub mod retry;
 pub mod slack;

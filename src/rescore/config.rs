@@ -2,6 +2,8 @@
 
 use super::policy::Policy;
 use super::targets::{Targets, TargetsConfig};
+use crate::address::HttpUrl;
+use crate::duration::Span;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,15 +16,15 @@ pub struct RescoringSection {
     pub enabled: bool,
     /// The Prometheus to read history from (default: `links.prometheus_url`). Without one, alerts
     /// go out unscored.
-    pub prometheus_url: Option<String>,
+    pub prometheus_url: Option<HttpUrl>,
     /// Length of the history window ending at the alert's `startsAt` (default 2h).
-    pub lookback: String,
+    pub lookback: Span,
     /// Resolution of the window (default 5s, the exporter's scrape interval).
-    pub step: String,
+    pub step: Span,
     /// Bound on one request to Prometheus (default 2s).
-    pub request_timeout: String,
+    pub request_timeout: Span,
     /// Bound on rescoring one alert, all requests included (default 3s); past it, unscored.
-    pub budget: String,
+    pub budget: Span,
     /// The audit log: one JSON line per decision (default `<queue.dir>/audit/decisions.jsonl`,
     /// beside the queue it records the decisions of).
     pub audit_log: Option<PathBuf>,
@@ -45,10 +47,10 @@ impl Default for RescoringSection {
         Self {
             enabled: true,
             prometheus_url: None,
-            lookback: "2h".into(),
-            step: "5s".into(),
-            request_timeout: "2s".into(),
-            budget: "3s".into(),
+            lookback: span("2h"),
+            step: span("5s"),
+            request_timeout: span("2s"),
+            budget: span("3s"),
             audit_log: None,
             downgraded_channels: vec!["slack".into(), "file".into()],
             policy: Policy::default(),
@@ -93,30 +95,22 @@ pub fn default_audit_log(queue_dir: &std::path::Path) -> PathBuf {
 /// A checked value, or the field at fault and why (the configuration's error shape).
 type Check<T> = Result<T, (String, String)>;
 
-/// A positive duration of this section, errors naming `rescoring.<field>`.
-fn duration(field: &str, text: &str) -> Check<Duration> {
-    crate::duration::parse(text, true).map_err(|e| (format!("rescoring.{field}"), e))
+/// A default duration (the literal is known to parse).
+fn span(text: &str) -> Span {
+    text.parse().expect("a default duration parses")
 }
 
 impl RescoringSection {
     /// Validate without I/O; `fallback_url` is `links.prometheus_url`, `queue_dir` the queue's
     /// directory (the audit log's default home).
-    pub fn check(&self, fallback_url: Option<&str>, queue_dir: &std::path::Path) -> Check<RescoringSettings> {
-        let lookback = duration("lookback", &self.lookback)?;
-        let step = duration("step", &self.step)?;
+    pub fn check(&self, fallback_url: Option<&HttpUrl>, queue_dir: &std::path::Path) -> Check<RescoringSettings> {
+        let (lookback, step) = (self.lookback.get(), self.step.get());
         if lookback / 11_000 > step {
             // Prometheus refuses range queries of more than 11,000 points per series.
             let reason = format!("{} over {} exceeds Prometheus's 11,000 points per series", self.lookback, self.step);
             return Err(("rescoring.step".into(), reason));
         }
-        let request_timeout = duration("request_timeout", &self.request_timeout)?;
-        let budget = duration("budget", &self.budget)?;
-        let prometheus_url = self.prometheus_url.as_deref().or(fallback_url).filter(|u| !u.trim().is_empty());
-        if let Some(url) = prometheus_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(("rescoring.prometheus_url".into(), format!("`{url}` is not an http:// or https:// URL")));
-            }
-        }
+        let prometheus_url = self.prometheus_url.as_ref().or(fallback_url);
         for (i, c) in self.downgraded_channels.iter().enumerate() {
             if !crate::alert::notification::CHANNEL_NAMES.contains(&c.as_str()) {
                 let reason = format!("unknown channel `{c}` (known: email, file, slack)");
@@ -128,11 +122,11 @@ impl RescoringSection {
         Targets::new(&targets).map_err(|e| ("rescoring.targets".to_string(), e.to_string()))?;
         Ok(RescoringSettings {
             enabled: self.enabled,
-            prometheus_url: prometheus_url.map(str::to_owned),
+            prometheus_url: prometheus_url.map(|u| u.as_str().to_owned()),
             lookback,
             step,
-            request_timeout,
-            budget,
+            request_timeout: self.request_timeout.get(),
+            budget: self.budget.get(),
             audit_log: self.audit_log.clone().unwrap_or_else(|| default_audit_log(queue_dir)),
             downgraded_channels: self.downgraded_channels.clone(),
             policy: self.policy.clone(),
@@ -148,7 +142,8 @@ mod tests {
 
     #[test]
     fn defaults_validate_and_fall_back_to_the_links_url() {
-        let s = RescoringSection::default().check(Some("http://p:9090"), std::path::Path::new("q")).unwrap();
+        let links: HttpUrl = "http://p:9090".parse().unwrap();
+        let s = RescoringSection::default().check(Some(&links), std::path::Path::new("q")).unwrap();
         assert_eq!(s.audit_log, std::path::Path::new("q/audit/decisions.jsonl"), "beside the queue by default");
         assert_eq!(s.prometheus_url.as_deref(), Some("http://p:9090"));
         assert_eq!(s.lookback, Duration::from_secs(7200));
@@ -157,16 +152,19 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_field() {
+        let unreadable = |yaml: &str| serde_yaml::from_str::<RescoringSection>(yaml).unwrap_err().to_string();
+        assert!(
+            unreadable("step: 0s").starts_with("step: `0s` must be longer than zero"),
+            "{}",
+            unreadable("step: 0s")
+        );
+        let e = unreadable("prometheus_url: prometheus:9090");
+        assert!(e.starts_with("prometheus_url: `prometheus:9090` is not an http:// or https:// URL"), "{e}");
         let check = |section: RescoringSection| section.check(None, std::path::Path::new("q")).unwrap_err().0;
         let mut s = RescoringSection { downgraded_channels: vec!["email".into()], ..Default::default() };
-        s.step = "0s".into();
-        assert_eq!(check(s.clone()), "rescoring.step");
-        s.step = "1ms".into();
+        s.step = span("1ms");
         assert_eq!(check(s.clone()), "rescoring.step", "too many points per series");
-        s.step = "5s".into();
-        s.prometheus_url = Some("prometheus:9090".into());
-        assert_eq!(check(s.clone()), "rescoring.prometheus_url");
-        s.prometheus_url = None;
+        s.step = span("5s");
         s.downgraded_channels = vec!["pager".into()];
         assert_eq!(check(s.clone()), "rescoring.downgraded_channels[0]");
     }

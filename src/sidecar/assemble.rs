@@ -3,6 +3,7 @@
 //! This is the I/O step after pure validation: secrets are read, the queue directory
 //! is opened and recovered, transports are created. Every failure names what to fix.
 
+use super::acknowledge::{load_or_create_key, AckLog, Acknowledger, Signer};
 use super::config::{ConfigError, ResolvedSecrets, Validated};
 use super::queue::{Queue, QueueError};
 use super::rescoring::Rescoring;
@@ -45,6 +46,9 @@ pub enum AssembleError {
     /// The model file could not be read or does not fit this build.
     #[error("rescoring.model: {0}")]
     Model(String),
+    /// The acknowledge key or the acknowledgements could not be read or made.
+    #[error("acknowledge: {0}")]
+    Acknowledge(std::io::Error),
 }
 
 /// The Prometheus the email channel charts the recent history from, if one is configured; without
@@ -76,13 +80,13 @@ pub async fn assemble(cfg: Validated) -> Result<Arc<Sidecar>, AssembleError> {
         let sender = EmailSender::new(config.clone())?;
         // The Prometheus the sidecar reads (rescoring.prometheus_url, else links.prometheus_url).
         let history = history_client(cfg.rescoring.prometheus_url.as_deref());
-        channels.push(Arc::new(EmailChannel { sender, config, links: cfg.links.email_links(), history }));
+        channels.push(Arc::new(EmailChannel { sender, config, links: cfg.site(), history }));
     }
     if let Some(config) = cfg.slack_config(&secrets) {
-        channels.push(Arc::new(SlackChannel { sender: SlackSender::new(config)?, links: cfg.links.slack_links() }));
+        channels.push(Arc::new(SlackChannel { sender: SlackSender::new(config)?, links: cfg.site() }));
     }
     if let Some(file) = &cfg.channels.file {
-        channels.push(Arc::new(FileChannel::new(file.path.clone())));
+        channels.push(Arc::new(FileChannel::at_site(file.path.clone(), cfg.site())));
     }
     let settings = Settings {
         max_body_bytes: cfg.max_body_bytes,
@@ -90,9 +94,9 @@ pub async fn assemble(cfg: Validated) -> Result<Arc<Sidecar>, AssembleError> {
         auth: secrets.inbound_auth.clone(),
         api_auth: secrets.api_auth.clone(),
         metrics_auth: secrets.metrics_auth.clone(),
-        stale_after: cfg.queue.stale_after,
-        backoff: Backoff { base: cfg.retry.base, cap: cfg.retry.cap },
-        give_up_after: cfg.retry.give_up_after,
+        stale_after: cfg.queue.stale_after.get(),
+        backoff: Backoff { base: cfg.retry.base.get(), cap: cfg.retry.cap.get() },
+        give_up_after: cfg.retry.give_up_after.get(),
         dispatch_concurrency: DISPATCH_CONCURRENCY,
     };
     tracing::info!(
@@ -108,7 +112,26 @@ pub async fn assemble(cfg: Validated) -> Result<Arc<Sidecar>, AssembleError> {
         false => None,
     };
     let rescoring = rescoring(&cfg.rescoring, model);
-    Ok(Sidecar::new(settings, queue, channels, route, rescoring))
+    let acknowledger = acknowledger(&cfg).map_err(AssembleError::Acknowledge)?;
+    let sidecar = Sidecar::new(settings, queue, channels, route, rescoring);
+    if let Some(a) = acknowledger {
+        let _ = sidecar.acknowledge.set(a);
+    }
+    Ok(sidecar)
+}
+
+/// Acknowledge links, when on: the key (made on first start), the log of acknowledgements.
+fn acknowledger(cfg: &Validated) -> std::io::Result<Option<Acknowledger>> {
+    let a = &cfg.acknowledge;
+    if !a.enabled {
+        return Ok(None);
+    }
+    let key_file = a.key_file.clone().unwrap_or_else(|| cfg.queue.dir.join("acknowledge.key"));
+    let key = load_or_create_key(&key_file)?;
+    let log = AckLog::open(&cfg.queue.dir.join("acknowledgements.jsonl"))?;
+    let url = cfg.sidecar_url();
+    tracing::info!(links = %format!("{url}{}", super::acknowledge::PATH), log = %log.path().display(), "acknowledge links on");
+    Ok(Some(Acknowledger::new(Signer::new(key), &url, a.valid_for.get(), log, cfg.site())))
 }
 
 /// Build the rescoring step with `model` (`None` when rescoring is disabled). Nothing here

@@ -4,9 +4,13 @@
 //!
 //! 1. [`Overrides::load`] reads the YAML file (or [`DEFAULT_SIDECAR_YAML`]) into a
 //!    [`SidecarConfig`] (serde, unknown fields rejected) and applies command-line flags and
-//!    environment variables, which beat the file.
-//! 2. [`SidecarConfig::validate`] checks every field purely — no disk, network or environment —
-//!    and returns a [`Validated`] configuration with parsed addresses and durations. Its errors
+//!    environment variables, which beat the file. A value that cannot be right on its own — a
+//!    duration ([`Span`]), a URL ([`HttpUrl`]), an email address ([`EmailAddress`]), the listen
+//!    address — is a type that cannot hold a bad one, refused as it is read with its place:
+//!    ``sidecar.yaml: field `retry.base`: `10 parsecs`: unit must be ms, s, m, h or d at line 3
+//!    column 9``.
+//! 2. [`SidecarConfig::validate`] checks what is left purely — ranges and how fields go together,
+//!    no disk, network or environment — and returns a [`Validated`] configuration. Its errors
 //!    name the file, the dotted field and the reason:
 //!    ``sidecar.yaml: field `channels.email.port`: 0 is not a port``.
 //! 3. [`Validated::resolve_secrets`] reads secret files and environment variables. Its errors
@@ -16,16 +20,19 @@
 //! when the configuration names none, [`ENV_SMTP_PASSWORD`], [`ENV_SLACK_WEBHOOK_URL`] and
 //! [`ENV_INBOUND_TOKEN`] are used if set. `Debug` and `Serialize` never show a secret's value.
 
-use crate::notify::email::{EmailConfig, EmailLinks, TlsMode};
-use crate::notify::slack::{Links as SlackLinks, SlackConfig};
+use crate::address::{EmailAddress, HttpUrl};
+use crate::alert::view::Site;
+use crate::duration::Span;
+use crate::notify::email::{EmailConfig, TlsMode};
+use crate::notify::slack::SlackConfig;
 use crate::sidecar::queue::QueueConfig;
+use chrono_tz::Tz;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// The embedded default configuration, used when no `--config` is given: no accounts needed,
 /// every notification goes to the file channel.
@@ -71,8 +78,8 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 pub struct SidecarConfig {
     /// Address (IP:port) to listen on for Alertmanager's webhook; default `0.0.0.0:10465`.
-    #[serde(default = "default_listen_address")]
-    pub listen_address: String,
+    #[serde(default = "default_listen_address", deserialize_with = "socket_address")]
+    pub listen_address: SocketAddr,
     /// The durable outbox.
     #[serde(default)]
     pub queue: QueueSection,
@@ -100,6 +107,10 @@ pub struct SidecarConfig {
     /// Base URLs for the links in notifications.
     #[serde(default)]
     pub links: LinksSection,
+    /// The site's time zone (IANA, e.g. `Europe/London`; default `UTC`): every time a message
+    /// shows is in it, with UTC beside it.
+    #[serde(default = "default_time_zone", deserialize_with = "time_zone", serialize_with = "time_zone_name")]
+    pub time_zone: Tz,
     /// The notification channels; with none configured, the file channel with its defaults.
     #[serde(default)]
     pub channels: ChannelsSection,
@@ -112,10 +123,66 @@ pub struct SidecarConfig {
     /// How alerts are rescored before delivery.
     #[serde(default)]
     pub rescoring: crate::rescore::config::RescoringSection,
+    /// The acknowledge link in every firing notification.
+    #[serde(default)]
+    pub acknowledge: AcknowledgeSection,
 }
 
-fn default_listen_address() -> String {
-    DEFAULT_LISTEN_ADDRESS.to_string()
+/// The acknowledge link in every firing notification ("I'm on it", no login needed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AcknowledgeSection {
+    /// Put the link in every firing notification (default true).
+    pub enabled: bool,
+    /// How long a link acknowledges (default `24h`).
+    pub valid_for: Span,
+    /// The key links are signed with (hex, at least 16 bytes; replicas share it). Default
+    /// `<queue.dir>/acknowledge.key`, made on first start.
+    pub key_file: Option<PathBuf>,
+}
+
+impl Default for AcknowledgeSection {
+    fn default() -> Self {
+        Self { enabled: true, valid_for: span("24h"), key_file: None }
+    }
+}
+
+/// An IP:port address, refused where it stands when it does not read as one.
+fn socket_address<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    struct Address(SocketAddr);
+    impl TryFrom<String> for Address {
+        type Error = String;
+        fn try_from(text: String) -> Result<Self, String> {
+            let not = || format!("`{text}` is not an IP:port address like 0.0.0.0:10465");
+            text.trim().parse().map(Address).map_err(|_| not())
+        }
+    }
+    crate::yaml::from_text::<D, Address>(d).map(|a| a.0)
+}
+
+/// A time zone of the IANA database, refused where it stands when it is not one.
+fn time_zone<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
+    struct Zone(Tz);
+    impl TryFrom<String> for Zone {
+        type Error = String;
+        fn try_from(text: String) -> Result<Self, String> {
+            let not = || format!("`{text}` is not a time zone of the IANA database, like Europe/London or UTC");
+            text.trim().parse().map(Zone).map_err(|_| not())
+        }
+    }
+    crate::yaml::from_text::<D, Zone>(d).map(|z| z.0)
+}
+
+fn time_zone_name<S: Serializer>(tz: &Tz, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(tz.name())
+}
+
+fn default_time_zone() -> Tz {
+    Tz::UTC
+}
+
+fn default_listen_address() -> SocketAddr {
+    DEFAULT_LISTEN_ADDRESS.parse().expect("the default listen address parses")
 }
 fn default_max_body_bytes() -> u64 {
     DEFAULT_MAX_BODY_BYTES
@@ -185,9 +252,9 @@ pub struct QueueSection {
     /// `fsync` every write (default true); turn off only for tests and benchmarks.
     pub fsync: bool,
     /// How long a delivered alert's id is remembered so a re-send is dropped (default `24h`).
-    pub seen_retention: String,
+    pub seen_retention: Span,
     /// `/-/ready` fails while the oldest pending item is older than this (default `10m`).
-    pub stale_after: String,
+    pub stale_after: Span,
 }
 
 impl Default for QueueSection {
@@ -197,8 +264,8 @@ impl Default for QueueSection {
             max_items: 10_000,
             max_bytes: 256 * 1024 * 1024,
             fsync: true,
-            seen_retention: "24h".into(),
-            stale_after: "10m".into(),
+            seen_retention: span("24h"),
+            stale_after: span("10m"),
         }
     }
 }
@@ -244,11 +311,14 @@ pub enum Secret {
 #[serde(deny_unknown_fields, default)]
 pub struct LinksSection {
     /// Prometheus as readers reach it; replaces the origin of each alert's `generatorURL`.
-    pub prometheus_url: Option<String>,
+    pub prometheus_url: Option<HttpUrl>,
     /// Alertmanager as readers reach it, for silence links; default: the payload's `externalURL`.
-    pub alertmanager_url: Option<String>,
+    pub alertmanager_url: Option<HttpUrl>,
     /// Grafana, for the `wardwatch-patient` / `wardwatch-ward` dashboards.
-    pub grafana_url: Option<String>,
+    pub grafana_url: Option<HttpUrl>,
+    /// This sidecar as readers reach it, for the runbooks page it serves (and acknowledge links);
+    /// default: `http://` and the listen address (`localhost` for an unspecified address).
+    pub sidecar_url: Option<HttpUrl>,
 }
 
 /// The notification channels; each is on when present (`file: {}` turns the file channel on
@@ -286,12 +356,12 @@ pub struct EmailSection {
     pub password: Option<Secret>,
     /// Sender, `alerts@example.org` or `Wardwatch <alerts@example.org>`; default: the username.
     #[serde(default)]
-    pub from: Option<String>,
+    pub from: Option<EmailAddress>,
     /// Recipients; required, at least one.
-    pub to: Vec<String>,
+    pub to: Vec<EmailAddress>,
     /// Bound on one whole delivery attempt (default `30s`).
     #[serde(default = "default_email_timeout")]
-    pub timeout: String,
+    pub timeout: Span,
     /// Extra root CA (PEM) to trust, for a private or test SMTP server.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
@@ -309,8 +379,13 @@ fn default_smtp_port() -> u16 {
 fn default_tls() -> TlsMode {
     TlsMode::StartTls
 }
-fn default_email_timeout() -> String {
-    "30s".into()
+fn default_email_timeout() -> Span {
+    span("30s")
+}
+
+/// A default duration (the literal is known to parse).
+fn span(text: &str) -> Span {
+    text.parse().expect("a default duration parses")
 }
 
 /// The Slack channel.
@@ -323,7 +398,7 @@ pub struct SlackSection {
     pub webhook_url: Option<Secret>,
     /// Whole-request timeout (default `10s`).
     #[serde(default = "default_slack_timeout")]
-    pub timeout: String,
+    pub timeout: Span,
     /// Sustained messages per second (default 1.0, Slack's documented webhook rate; at least 0.001).
     #[serde(default = "default_rate")]
     pub rate_per_second: f64,
@@ -335,8 +410,8 @@ pub struct SlackSection {
     pub send_resolved: bool,
 }
 
-fn default_slack_timeout() -> String {
-    "10s".into()
+fn default_slack_timeout() -> Span {
+    span("10s")
 }
 fn default_rate() -> f64 {
     crate::notify::slack::DEFAULT_RATE_PER_SECOND
@@ -389,16 +464,16 @@ impl Route {
 #[serde(deny_unknown_fields, default)]
 pub struct RetrySection {
     /// First delay (default `1s`).
-    pub base: String,
+    pub base: Span,
     /// Longest delay (default `5m`); at least `base`.
-    pub cap: String,
+    pub cap: Span,
     /// After failing this long (default `24h`) a channel gives up and the item is dead-lettered.
-    pub give_up_after: String,
+    pub give_up_after: Span,
 }
 
 impl Default for RetrySection {
     fn default() -> Self {
-        Self { base: "1s".into(), cap: "5m".into(), give_up_after: "24h".into() }
+        Self { base: span("1s"), cap: span("5m"), give_up_after: span("24h") }
     }
 }
 
@@ -563,80 +638,21 @@ fn fail<T>(field: impl Into<String>, reason: impl Into<String>) -> Check<T> {
     Err((field.into(), reason.into()))
 }
 
-/// Parse a duration like `10s` or `5m`; `positive` refuses zero.
-pub(crate) fn duration(field: &str, text: &str, positive: bool) -> Check<Duration> {
-    crate::duration::parse(text, positive).or_else(|e| fail(field, e))
-}
-
 fn check_secret(field: &str, secret: &Secret) -> Check {
     secret.check().or_else(|r| fail(field, r))
 }
 
-fn check_address(field: &str, address: &str) -> Check {
-    // Accept `Name <a@b>` as lettre does; the sender parses it fully.
-    let bare = address.rsplit_once('<').map_or(address, |(_, rest)| rest.trim_end_matches('>'));
-    match bare.split_once('@') {
-        Some((local, domain)) if !local.trim().is_empty() && !domain.trim().is_empty() => Ok(()),
-        _ => fail(field, format!("`{address}` is not an email address")),
-    }
-}
-
-fn check_url(field: &str, url: &str) -> Check {
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
-    match rest {
-        Some(host) if !host.is_empty() => Ok(()),
-        _ => fail(field, format!("`{url}` is not an http:// or https:// URL")),
-    }
-}
-
-/// Parsed queue settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueueSettings {
-    /// The queue directory.
-    pub dir: PathBuf,
-    /// Most pending items.
-    pub max_items: usize,
-    /// Most bytes of pending item files.
-    pub max_bytes: u64,
-    /// `fsync` every write.
-    pub fsync: bool,
-    /// How long a delivered id is remembered.
-    pub seen_retention: Duration,
-    /// `/-/ready` fails while the oldest pending item is older than this.
-    pub stale_after: Duration,
-}
-
-impl QueueSettings {
+impl QueueSection {
     /// The queue's own configuration (everything but `stale_after`).
     pub fn queue_config(&self) -> QueueConfig {
         QueueConfig {
             dir: self.dir.clone(),
             max_items: self.max_items,
             max_bytes: self.max_bytes,
-            seen_retention: self.seen_retention,
+            seen_retention: self.seen_retention.get(),
             fsync: self.fsync,
         }
     }
-}
-
-/// Parsed retry settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetrySettings {
-    /// First delay.
-    pub base: Duration,
-    /// Longest delay; at least `base`.
-    pub cap: Duration,
-    /// A channel failing this long gives up and the item is dead-lettered.
-    pub give_up_after: Duration,
-}
-
-/// Parsed per-channel timeouts (the default for a channel that is off).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChannelTimeouts {
-    /// Email: bound on one delivery attempt.
-    pub email: Duration,
-    /// Slack: whole-request timeout.
-    pub slack: Duration,
 }
 
 /// A configuration that passed [`SidecarConfig::validate`]: addresses and durations parsed,
@@ -646,7 +662,7 @@ pub struct Validated {
     /// Address to listen on.
     pub listen_address: SocketAddr,
     /// The durable outbox.
-    pub queue: QueueSettings,
+    pub queue: QueueSection,
     /// Largest webhook body accepted, bytes.
     pub max_body_bytes: usize,
     /// Most webhook requests handled at once.
@@ -659,16 +675,18 @@ pub struct Validated {
     pub metrics_auth: Option<InboundAuth>,
     /// Base URLs for links.
     pub links: LinksSection,
+    /// The site's time zone.
+    pub time_zone: Tz,
     /// The channels; at least one.
     pub channels: ChannelsSection,
     /// Routes, first match wins; every channel they name is configured.
     pub routes: Vec<Route>,
     /// Backoff of failed deliveries.
-    pub retry: RetrySettings,
-    /// Parsed channel timeouts.
-    pub timeouts: ChannelTimeouts,
+    pub retry: RetrySection,
     /// Rescoring.
     pub rescoring: crate::rescore::config::RescoringSettings,
+    /// Acknowledge links.
+    pub acknowledge: AcknowledgeSection,
 }
 
 impl SidecarConfig {
@@ -694,10 +712,8 @@ impl SidecarConfig {
     }
 
     fn check(&self) -> Check<Validated> {
-        let listen_address = self.listen_address.parse::<SocketAddr>().or_else(|_| {
-            fail("listen_address", format!("`{}` is not an IP:port address like 0.0.0.0:10465", self.listen_address))
-        })?;
-        let queue = self.queue.check()?;
+        self.queue.check()?;
+        let queue = self.queue.clone();
         if self.max_body_bytes == 0 || self.max_body_bytes > queue.max_bytes / 2 {
             let reason =
                 format!("{} is outside 1..={} (half of queue.max_bytes)", self.max_body_bytes, queue.max_bytes / 2);
@@ -715,23 +731,22 @@ impl SidecarConfig {
                 auth.check(field)?;
             }
         }
-        self.links.check()?;
         let mut channels = self.channels.clone();
         if channels.email.is_none() && channels.slack.is_none() && channels.file.is_none() {
             channels.file = Some(FileSection::default());
         }
-        let timeouts = channels.check()?;
+        channels.check()?;
         check_routes(&self.routes, &channels)?;
-        let rescoring = self.rescoring.check(self.links.prometheus_url.as_deref(), &queue.dir)?;
-        if rescoring.policy.reescalate_after >= queue.stale_after {
+        let rescoring = self.rescoring.check(self.links.prometheus_url.as_ref(), &queue.dir)?;
+        if rescoring.policy.reescalate_after >= queue.stale_after.get() {
             let reason = format!(
-                "{:?} must be shorter than queue.stale_after ({:?}): held channels wait in the queue",
+                "{:?} must be shorter than queue.stale_after ({}): held channels wait in the queue",
                 rescoring.policy.reescalate_after, queue.stale_after
             );
             return fail("rescoring.policy.reescalate_after", reason);
         }
         Ok(Validated {
-            listen_address,
+            listen_address: self.listen_address,
             queue,
             max_body_bytes,
             max_in_flight: self.max_in_flight,
@@ -739,17 +754,18 @@ impl SidecarConfig {
             api_auth: self.api_auth.resolve(self.inbound_auth.as_ref()).cloned(),
             metrics_auth: self.metrics_auth.resolve(self.inbound_auth.as_ref()).cloned(),
             links: self.links.clone(),
+            time_zone: self.time_zone,
             channels,
             routes: self.routes.clone(),
             retry: self.retry.check()?,
-            timeouts,
             rescoring,
+            acknowledge: self.acknowledge.clone(),
         })
     }
 }
 
 impl QueueSection {
-    fn check(&self) -> Check<QueueSettings> {
+    fn check(&self) -> Check {
         if self.dir.as_os_str().is_empty() {
             return fail("queue.dir", "must not be empty");
         }
@@ -759,14 +775,7 @@ impl QueueSection {
         if self.max_bytes == 0 {
             return fail("queue.max_bytes", "must be at least 1");
         }
-        Ok(QueueSettings {
-            dir: self.dir.clone(),
-            max_items: self.max_items,
-            max_bytes: self.max_bytes,
-            fsync: self.fsync,
-            seen_retention: duration("queue.seen_retention", &self.seen_retention, true)?,
-            stale_after: duration("queue.stale_after", &self.stale_after, true)?,
-        })
+        Ok(())
     }
 }
 
@@ -800,53 +809,26 @@ impl InboundAuth {
     }
 }
 
-impl LinksSection {
-    fn check(&self) -> Check {
-        let urls = [
-            ("links.prometheus_url", &self.prometheus_url),
-            ("links.alertmanager_url", &self.alertmanager_url),
-            ("links.grafana_url", &self.grafana_url),
-        ];
-        for (field, url) in urls {
-            if let Some(url) = url {
-                check_url(field, url)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// The links of the email channel.
-    pub fn email_links(&self) -> EmailLinks {
-        EmailLinks {
-            prometheus_url: self.prometheus_url.clone(),
-            alertmanager_url: self.alertmanager_url.clone(),
-            grafana_url: self.grafana_url.clone(),
-        }
-    }
-
-    /// The links of the Slack channel.
-    pub fn slack_links(&self) -> SlackLinks {
-        SlackLinks { grafana_url: self.grafana_url.clone(), alertmanager_url: self.alertmanager_url.clone() }
-    }
+/// A URL's text, for the channels' links.
+fn text(url: &Option<HttpUrl>) -> Option<String> {
+    url.as_ref().map(|u| u.as_str().to_owned())
 }
 
 impl ChannelsSection {
-    /// Check each configured channel; returns the parsed timeouts.
-    fn check(&self) -> Check<ChannelTimeouts> {
-        let mut timeouts =
-            ChannelTimeouts { email: Duration::from_secs(30), slack: crate::notify::slack::DEFAULT_TIMEOUT };
+    /// Check each configured channel.
+    fn check(&self) -> Check {
         if let Some(email) = &self.email {
-            timeouts.email = email.check()?;
+            email.check()?;
         }
         if let Some(slack) = &self.slack {
-            timeouts.slack = slack.check()?;
+            slack.check()?;
         }
         if let Some(file) = &self.file {
             if file.path.as_os_str().is_empty() {
                 return fail("channels.file.path", "must not be empty");
             }
         }
-        Ok(timeouts)
+        Ok(())
     }
 
     /// Names of the configured channels, sorted.
@@ -867,7 +849,7 @@ impl ChannelsSection {
 }
 
 impl EmailSection {
-    fn check(&self) -> Check<Duration> {
+    fn check(&self) -> Check {
         if self.host.trim().is_empty() {
             return fail("channels.email.host", "must not be empty");
         }
@@ -888,29 +870,29 @@ impl EmailSection {
             }
             (None, true) => {}
         }
-        match &self.from {
-            Some(from) => check_address("channels.email.from", from)?,
-            None if self.username.is_empty() => return fail("channels.email.from", "required without a username"),
-            None => check_address("channels.email.username", &self.username)
-                .or_else(|_| fail("channels.email.from", "required: the username is not an address"))?,
+        if self.from.is_none() {
+            match self.username.parse::<EmailAddress>() {
+                Ok(_) => {}
+                Err(_) if self.username.is_empty() => {
+                    return fail("channels.email.from", "required without a username")
+                }
+                Err(_) => return fail("channels.email.from", "required: the username is not an address"),
+            }
         }
         if self.to.is_empty() {
             return fail("channels.email.to", "at least one recipient is required");
         }
-        for (i, to) in self.to.iter().enumerate() {
-            check_address(&format!("channels.email.to[{i}]"), to)?;
-        }
-        duration("channels.email.timeout", &self.timeout, true)
+        Ok(())
     }
 
     /// The sender address: `from`, else the username.
     pub fn sender(&self) -> &str {
-        self.from.as_deref().unwrap_or(&self.username)
+        self.from.as_ref().map_or(&self.username, |f| f.as_str())
     }
 }
 
 impl SlackSection {
-    fn check(&self) -> Check<Duration> {
+    fn check(&self) -> Check {
         match &self.webhook_url {
             Some(url) => check_secret("channels.slack.webhook_url", url)?,
             None => {
@@ -925,7 +907,7 @@ impl SlackSection {
         if self.burst == 0 {
             return fail("channels.slack.burst", "must be at least 1");
         }
-        duration("channels.slack.timeout", &self.timeout, true)
+        Ok(())
     }
 }
 
@@ -954,13 +936,11 @@ fn check_routes(routes: &[Route], channels: &ChannelsSection) -> Check {
 }
 
 impl RetrySection {
-    fn check(&self) -> Check<RetrySettings> {
-        let base = duration("retry.base", &self.base, true)?;
-        let cap = duration("retry.cap", &self.cap, true)?;
-        if cap < base {
+    fn check(&self) -> Check<Self> {
+        if self.cap.get() < self.base.get() {
             return fail("retry.cap", format!("`{}` is shorter than retry.base `{}`", self.cap, self.base));
         }
-        Ok(RetrySettings { base, cap, give_up_after: duration("retry.give_up_after", &self.give_up_after, true)? })
+        Ok(self.clone())
     }
 }
 
@@ -983,6 +963,31 @@ impl Validated {
     /// Names of the configured channels, sorted.
     pub fn channel_names(&self) -> Vec<String> {
         self.channels.names()
+    }
+
+    /// What every channel's messages need to know of the site: its addresses and time zone.
+    pub fn site(&self) -> Site {
+        Site {
+            prometheus_url: text(&self.links.prometheus_url),
+            alertmanager_url: text(&self.links.alertmanager_url),
+            grafana_url: text(&self.links.grafana_url),
+            runbooks_url: Some(format!("{}{}", self.sidecar_url(), crate::sidecar::runbooks::PATH)),
+            time_zone: self.time_zone,
+        }
+    }
+
+    /// The sidecar as readers reach it: `links.sidecar_url`, else its listen address over
+    /// http (`localhost` when it listens on every address); no trailing slash.
+    pub fn sidecar_url(&self) -> String {
+        if let Some(url) = &self.links.sidecar_url {
+            return url.as_str().trim_end_matches('/').to_owned();
+        }
+        let a = self.listen_address;
+        match a.ip() {
+            ip if ip.is_unspecified() => format!("http://localhost:{}", a.port()),
+            std::net::IpAddr::V6(ip) => format!("http://[{ip}]:{}", a.port()),
+            std::net::IpAddr::V4(ip) => format!("http://{ip}:{}", a.port()),
+        }
     }
 
     /// Read every secret the configuration references (files and environment variables): the
@@ -1013,8 +1018,8 @@ impl Validated {
             username: e.username.clone(),
             password: secrets.smtp_password.clone().unwrap_or_default(),
             from: e.sender().to_string(),
-            to: e.to.clone(),
-            timeout: self.timeouts.email,
+            to: e.to.iter().map(|t| t.as_str().to_owned()).collect(),
+            timeout: e.timeout.get(),
             ca_file: e.ca_file.clone(),
         })
     }
@@ -1024,7 +1029,7 @@ impl Validated {
         let s = self.channels.slack.as_ref()?;
         Some(SlackConfig {
             webhook_url: secrets.slack_webhook_url.clone()?,
-            timeout: self.timeouts.slack,
+            timeout: s.timeout.get(),
             rate_per_second: s.rate_per_second,
             burst: s.burst,
         })
@@ -1043,7 +1048,7 @@ pub struct Overrides {
     pub config: Option<PathBuf>,
     /// Address to listen on [default: the config's `listen_address`, else 0.0.0.0:10465].
     #[arg(long = "web.listen-address", env = "WARDWATCH_SIDECAR_LISTEN_ADDRESS")]
-    pub listen_address: Option<String>,
+    pub listen_address: Option<SocketAddr>,
     /// Queue directory [default: the config's `queue.dir`, else wardwatch-queue].
     #[arg(long = "queue.dir", env = "WARDWATCH_QUEUE_DIR")]
     pub queue_dir: Option<PathBuf>,
@@ -1103,8 +1108,8 @@ impl Overrides {
                 format!("{flag} is set but this channel is not configured"),
             ))
         };
-        if let Some(addr) = &self.listen_address {
-            cfg.listen_address = addr.clone();
+        if let Some(addr) = self.listen_address {
+            cfg.listen_address = addr;
         }
         if let Some(dir) = &self.queue_dir {
             cfg.queue.dir = dir.clone();
@@ -1163,8 +1168,12 @@ mod tests {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
+    /// Why `yaml` is refused: when it is read (a value that cannot exist) or validated.
     fn invalid(yaml: &str) -> String {
-        SidecarConfig::from_yaml(yaml, "sidecar.yaml").unwrap().validate("sidecar.yaml").unwrap_err().to_string()
+        match SidecarConfig::from_yaml(yaml, "sidecar.yaml") {
+            Ok(cfg) => cfg.validate("sidecar.yaml").unwrap_err().to_string(),
+            Err(e) => e.to_string(),
+        }
     }
 
     #[test]
@@ -1175,10 +1184,10 @@ mod tests {
         assert_eq!(v.route(&labels(&[("severity", "critical")]), false), ["file"]);
         assert_eq!(v.route(&labels(&[]), true), ["file"]);
         assert_eq!(v.queue.queue_config(), QueueConfig::new("wardwatch-queue"));
-        assert_eq!(v.queue.stale_after, Duration::from_secs(600));
+        assert_eq!(v.queue.stale_after.get(), std::time::Duration::from_secs(600));
         assert_eq!(v.max_body_bytes as u64, DEFAULT_MAX_BODY_BYTES);
         assert_eq!(v.max_in_flight, 256);
-        assert_eq!(v.retry.cap, Duration::from_secs(300));
+        assert_eq!(v.retry.cap.get(), std::time::Duration::from_secs(300));
         assert_eq!(v.resolve_secrets().unwrap(), ResolvedSecrets::default());
     }
 
@@ -1226,7 +1235,13 @@ mod tests {
         let msg = invalid("retry: {base: 10 parsecs}\n");
         assert!(msg.starts_with("sidecar.yaml: field `retry.base`: "), "{msg}");
         let msg = invalid("queue: {stale_after: 0s}\n");
-        assert!(msg.starts_with("sidecar.yaml: field `queue.stale_after`: "), "{msg}");
+        assert!(msg.starts_with("sidecar.yaml: field `queue.stale_after`: `0s` must be longer than zero"), "{msg}");
+        assert!(msg.ends_with("at line 1 column 22"), "the value's own place: {msg}");
+        let msg = invalid("channels:\n  email:\n    to: [ward3@example.org, nobody]\n");
+        assert!(
+            msg.starts_with("sidecar.yaml: field `channels.email.to[1]`: `nobody` is not an email address"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -1238,7 +1253,8 @@ mod tests {
 
     #[test]
     fn other_invalid_values_are_refused() {
-        assert!(invalid("listen_address: localhost\n").contains("`listen_address`"));
+        let msg = invalid("listen_address: localhost\n");
+        assert!(msg.contains("`listen_address`: `localhost` is not an IP:port address"), "{msg}");
         assert!(invalid("max_body_bytes: 0\n").contains("`max_body_bytes`"));
         assert!(invalid("channels: {email: {from: nobody, to: [a@b]}}\n").contains("`channels.email.from`"));
         assert!(invalid("channels: {email: {username: a@b.org, to: [a@b]}}\n").contains("`channels.email.password`"));
@@ -1347,7 +1363,7 @@ channels: {slack: {webhook_url: https://hooks.example/SECRETPATH}}
         std::fs::write(&path, format!("listen_address: 127.0.0.1:1\nqueue: {{dir: from-file}}\n{GMAIL}")).unwrap();
         let overrides = Overrides {
             config: Some(path.clone()),
-            listen_address: Some("127.0.0.1:2".into()),
+            listen_address: Some("127.0.0.1:2".parse().unwrap()),
             queue_dir: Some("from-flag".into()),
             smtp_password_file: Some("/run/flag-smtp".into()),
             slack_webhook_url_file: Some("/run/flag-slack".into()),
@@ -1397,7 +1413,7 @@ channels: {slack: {webhook_url: https://hooks.example/SECRETPATH}}
         }
         Cli::command().debug_assert();
         let cli = Cli::try_parse_from(["x", "--web.listen-address", "[::1]:9", "--queue.dir", "q"]).unwrap();
-        assert_eq!(cli.overrides.listen_address.as_deref(), Some("[::1]:9"));
+        assert_eq!(cli.overrides.listen_address, Some("[::1]:9".parse().unwrap()));
         assert_eq!(cli.overrides.queue_dir, Some(PathBuf::from("q")));
     }
 }

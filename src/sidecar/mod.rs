@@ -12,10 +12,13 @@
 //! - [`telemetry`]: the sidecar's own metrics.
 //!
 //! - [`api`]: the REST API — health, model information, prediction — and its OpenAPI document.
+//! - [`runbooks`]: `GET /runbooks`, what each alert means and what to do.
+//! - [`acknowledge`]: `GET`/`POST /acknowledge/<token>`, "I'm on it" from a signed link.
 //!
 //! Routes: `POST /webhook`, `GET /-/healthy`, `GET /-/ready`, `GET /metrics`, `GET /health`,
-//! `GET /model_info`, `POST /predict`, `POST /batch_predict`, `GET /openapi.json`.
+//! `GET /model_info`, `POST /predict`, `POST /batch_predict`, `GET /openapi.json`, `GET /runbooks`.
 
+pub mod acknowledge;
 pub mod api;
 pub mod assemble;
 pub mod config;
@@ -25,6 +28,7 @@ pub mod queue;
 pub mod receiver;
 pub mod reroute;
 pub mod rescoring;
+pub mod runbooks;
 pub mod telemetry;
 
 use crate::alert::payload::LabelSet;
@@ -89,6 +93,8 @@ pub struct Sidecar {
     pub wake: Notify,
     /// Rescoring before delivery.
     pub rescoring: rescoring::Rescoring,
+    /// Acknowledge links and what people acknowledged, once set (off when never set).
+    pub acknowledge: std::sync::OnceLock<acknowledge::Acknowledger>,
 }
 
 impl Sidecar {
@@ -111,6 +117,7 @@ impl Sidecar {
             in_flight,
             wake: Notify::new(),
             rescoring,
+            acknowledge: std::sync::OnceLock::new(),
         })
     }
 
@@ -140,6 +147,9 @@ pub fn router(sidecar: Arc<Sidecar>) -> Router {
         .route("/-/ready", get(ready))
         .route("/health", get(api::health))
         .route("/openapi.json", get(api::openapi))
+        .route(runbooks::PATH, get(runbooks::page))
+        // The signed link is the credential: no login is needed to acknowledge from a phone.
+        .route(&format!("{}/{{token}}", acknowledge::PATH), get(acknowledge::confirm).post(acknowledge::acknowledge))
         .merge(api)
         .merge(metrics)
         .fallback(|| async { receiver::error(StatusCode::NOT_FOUND, "not found: see GET /openapi.json") })

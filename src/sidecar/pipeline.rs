@@ -32,6 +32,7 @@ use super::reroute::{self, Routing};
 use super::rescoring;
 use super::Sidecar;
 use crate::alert::notification::Notification;
+use crate::alert::payload::Status;
 use crate::notify::retry::{self, Outcome};
 use crate::sidecar::queue::{DeliveryState, Item, QueueError};
 use chrono::{DateTime, Utc};
@@ -142,6 +143,9 @@ async fn attempt(s: &Sidecar, item: &Item, channel: &str) -> Record {
         notification.scoring = verdict.scoring;
     }
     notification.notes.extend(item.notes.iter().cloned());
+    if let (Some(ack), Status::Firing) = (s.acknowledge.get(), notification.status) {
+        notification.acknowledge_url = Some(ack.link(&notification.id, Utc::now()));
+    }
     let Some(ch) = s.channels.get(channel) else {
         // Routing ran just before; a channel can only be missing here if that failed.
         let at = retry::after(Utc::now(), s.settings.backoff.wait(None, attempts, &mut rand::rng()));

@@ -12,6 +12,10 @@ pub struct Telemetry {
     pub delivered: IntCounterVec,
     /// Failed attempts by channel and reason (retry, permanent, gave_up).
     pub failed: IntCounterVec,
+    /// Notifications people acknowledged.
+    pub acknowledged: IntCounter,
+    /// Time from receipt to a person's acknowledgement, seconds.
+    pub time_to_acknowledge: Histogram,
     /// Notifications pending in the queue.
     pub queue_depth: IntGauge,
     /// Age of the oldest pending notification, seconds.
@@ -147,6 +151,19 @@ impl Telemetry {
             "Notifications routed again because their channel was removed from the configuration.",
         )
         .expect("counter");
+        let acknowledged = IntCounter::new(
+            "wardwatch_sidecar_notifications_acknowledged_total",
+            "Notifications a person acknowledged from their link.",
+        )
+        .expect("counter");
+        let time_to_acknowledge = Histogram::with_opts(
+            HistogramOpts::new(
+                "wardwatch_sidecar_time_to_acknowledge_seconds",
+                "Time from a notification's receipt to a person's acknowledgement.",
+            )
+            .buckets(vec![30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0]),
+        )
+        .expect("histogram");
         let alerts_left_out = IntCounter::new(
             "wardwatch_sidecar_alerts_left_out_total",
             "Alerts left out of a notification because their group was larger than max_body_bytes.",
@@ -159,6 +176,8 @@ impl Telemetry {
             Box::new(unroutable.clone()),
             Box::new(rerouted.clone()),
             Box::new(alerts_left_out.clone()),
+            Box::new(acknowledged.clone()),
+            Box::new(time_to_acknowledge.clone()),
             Box::new(delivered.clone()),
             Box::new(failed.clone()),
             Box::new(queue_depth.clone()),
@@ -191,6 +210,8 @@ impl Telemetry {
             unroutable,
             rerouted,
             alerts_left_out,
+            acknowledged,
+            time_to_acknowledge,
         }
     }
 }

@@ -464,6 +464,20 @@ impl Queue {
         blocking(move || inner.probe()).await.unwrap_or(false)
     }
 
+    /// Item `id` while the queue remembers it: pending, or delivered within `seen_retention`
+    /// (its file is its seen marker); `None` otherwise.
+    pub async fn lookup(&self, id: &str) -> Option<Item> {
+        if validate_id(id).is_err() {
+            return None;
+        }
+        if let Some(item) = self.inner.index().slots.get(id).and_then(|s| s.item.clone()) {
+            return Some(item);
+        }
+        let inner = Arc::clone(&self.inner);
+        let id = id.to_owned();
+        blocking(move || inner.retired(&id)).await.ok().flatten()
+    }
+
     /// The items in `dead/`, oldest first; each dead channel's `last_error` says why.
     pub async fn dead_letters(&self) -> Vec<Item> {
         let inner = Arc::clone(&self.inner);

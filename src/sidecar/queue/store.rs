@@ -3,7 +3,7 @@
 
 use super::index::{retention, still_remembered, Index, Reservation, Slot};
 use super::io::{io_err, Fs, Io, CORRUPT_DIR, DEAD_DIR, SEEN_DIR, TMP_DIR};
-use super::record::{decode_item_file, encode, parse_file_name, ChannelState, DeliveryState, Item, SeenMarker};
+use super::record::{decode, decode_item_file, encode, parse_file_name, ChannelState, DeliveryState, Item, SeenMarker};
 use super::{Enqueued, QueueConfig, QueueError, Recovery};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::{BTreeMap, HashMap};
@@ -304,6 +304,12 @@ impl Inner {
             return false;
         }
         true
+    }
+
+    /// A delivered item, from its seen marker (a dead letter's marker holds no item).
+    pub(super) fn retired(&self, id: &str) -> Option<Item> {
+        let bytes = self.fs.io.read(&self.fs.sub(SEEN_DIR).join(id)).ok()?;
+        decode(&bytes).ok().filter(|item| item.id == id)
     }
 
     pub(super) fn dead_letters(&self) -> Vec<Item> {
