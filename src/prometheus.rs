@@ -8,6 +8,8 @@
 //! - [`PrometheusHistory::fetch`] runs a range query (`/api/v1/query_range`) within a timeout,
 //!   never panics, and caps what it keeps at [`MAX_SERIES`] series of [`MAX_POINTS`] points.
 
+use crate::rescore::history::{Fetch, FetchError, HistoryRequest, HistorySource, SignalGroup};
+use crate::rescore::window::Series as WindowSeries;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,13 +21,7 @@ pub const MAX_POINTS: usize = 2000;
 /// Largest response body read, so a runaway query cannot exhaust memory.
 const MAX_BODY_BYTES: usize = 16 << 20;
 
-/// The PromQL expression of a Prometheus `generatorURL` (`g0.expr`), if it has a non-empty one.
-pub fn expression_from_generator_url(url: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    let query = query.split_once('#').map_or(query, |(q, _)| q);
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).ok()?;
-    pairs.into_iter().find(|(k, _)| k == "g0.expr").map(|(_, v)| v.trim().to_string()).filter(|v| !v.is_empty())
-}
+pub use crate::promql::expression_from_generator_url;
 
 pub use crate::promql::split_threshold;
 
@@ -239,6 +235,63 @@ fn series(m: MatrixSeries, max_points: usize) -> Series {
     let skip = m.values.len().saturating_sub(max_points);
     let points = m.values.into_iter().skip(skip).map(|(t, v)| (t, v.parse().unwrap_or(f64::NAN))).collect();
     Series { labels: m.metric, points }
+}
+
+/// Windows for the rescoring from Prometheus's `query_range`: one request per signal group of
+/// the [`HistoryRequest`], all in parallel, sampled as `query_range` samples.
+#[derive(Debug, Clone)]
+pub struct PrometheusSource {
+    client: PrometheusHistory,
+}
+
+impl PrometheusSource {
+    /// A source querying the Prometheus at `base_url`; each request is bounded by `timeout`.
+    pub fn new(base_url: &str, timeout: Duration) -> Result<Self, HistoryError> {
+        Ok(Self { client: PrometheusHistory::new(base_url, timeout)? })
+    }
+
+    async fn fetch_group(
+        &self,
+        request: &HistoryRequest,
+        group: &SignalGroup,
+    ) -> Result<Vec<(String, WindowSeries)>, HistoryError> {
+        let points = (request.lookback.as_millis() as i64 / request.step_ms()) as usize + 1;
+        let limits = Limits { max_series: 64, max_points: points };
+        let end = DateTime::<Utc>::from_timestamp_millis(request.end_ms).unwrap_or_default();
+        let series = self.client.fetch_limited(&group.query, end, request.lookback, request.step, limits).await?;
+        let mut out = Vec::new();
+        for s in series {
+            let Some(name) = group.naming.signal_of(&s.labels) else { continue };
+            let samples =
+                s.points.iter().filter(|(_, v)| v.is_finite()).map(|&(t, v)| ((t * 1000.0).round() as i64, v));
+            out.push((name, WindowSeries::from_pairs(samples)));
+        }
+        Ok(out)
+    }
+}
+
+impl From<HistoryError> for FetchError {
+    fn from(e: HistoryError) -> Self {
+        match e {
+            HistoryError::Timeout(_) => FetchError::Timeout(e.to_string()),
+            e => FetchError::Failed(e.to_string()),
+        }
+    }
+}
+
+impl HistorySource for PrometheusSource {
+    fn fetch<'a>(&'a self, request: &'a HistoryRequest) -> Fetch<'a> {
+        Box::pin(async move {
+            let fetches = request.groups.iter().map(|g| self.fetch_group(request, g));
+            let mut window = request.empty_window();
+            for result in futures_util::future::join_all(fetches).await {
+                for (name, series) in result? {
+                    window.signals.entry(name).or_insert(series);
+                }
+            }
+            Ok(window)
+        })
+    }
 }
 
 #[cfg(test)]

@@ -139,6 +139,14 @@ fn walk(e: &mut Expr, f: &mut impl FnMut(&mut Expr) -> Result<bool, String>) -> 
     }
 }
 
+/// The PromQL expression of a Prometheus `generatorURL` (`g0.expr`), if it has a non-empty one.
+pub fn expression_from_generator_url(url: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    let query = query.split_once('#').map_or(query, |(q, _)| q);
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).ok()?;
+    pairs.into_iter().find(|(k, _)| k == "g0.expr").map(|(_, v)| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

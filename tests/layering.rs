@@ -77,7 +77,7 @@ fn what_the_binaries_serve_with_does_not_depend_on_the_lab() {
     }
     for core in ["rescore", "alert", "monitor", "ml", "clinical"] {
         let reached = reach(&edges, core);
-        for adapter in ["sidecar", "notify", "exporter", "sim"] {
+        for adapter in ["sidecar", "notify", "exporter", "sim", "prometheus"] {
             assert!(!reached.contains(adapter), "{core} depends on {adapter}: {:?}", edges[core]);
         }
     }

@@ -12,8 +12,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 use wardwatch::alert::payload::{Alert, Status};
+use wardwatch::prometheus::PrometheusSource;
 use wardwatch::rescore::engine::{load_model, AlertOutcome, Rescorer};
-use wardwatch::rescore::history::{HistoryRequest, HistorySource, InMemorySource, Naming, PrometheusSource};
+use wardwatch::rescore::history::{HistoryRequest, HistorySource, InMemorySource, Naming};
 use wardwatch::rescore::policy::{Decision, Policy};
 use wardwatch::rescore::targets::{Targets, TargetsConfig};
 

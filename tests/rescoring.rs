@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wardwatch::alert::notification::Scoring;
-use wardwatch::rescore::history::{InMemorySource, PrometheusSource};
+use wardwatch::prometheus::PrometheusSource;
+use wardwatch::rescore::history::InMemorySource;
 use wardwatch::rescore::policy::Decision;
 
 /// A Prometheus stand-in that accepts connections and answers each request with `reply`, or

@@ -201,7 +201,7 @@ impl Rescorer {
             step: target.step.unwrap_or(self.step),
         };
         let window = self.history.fetch(&request).await.map_err(|e| {
-            let failure = if matches!(e, crate::prometheus::HistoryError::Timeout(_)) {
+            let failure = if matches!(e, crate::rescore::history::FetchError::Timeout(_)) {
                 Failure::Timeout
             } else {
                 Failure::History

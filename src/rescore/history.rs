@@ -1,4 +1,5 @@
-//! Where windows come from: Prometheus's HTTP API, or memory (tests, evaluation, backfill).
+//! Where windows come from: a [`HistorySource`] — Prometheus's HTTP API (the adapter
+//! `crate::prometheus::PrometheusSource`), or memory (tests, evaluation, backfill).
 //!
 //! A [`HistoryRequest`] names the entity, the signal groups to fetch (one PromQL query each,
 //! already specialised to the entity by [`super::targets`]) and the window: `lookback` ending at
@@ -7,8 +8,6 @@
 //! sample at or before it within five minutes — so a window does not depend on when it is fetched.
 
 use super::window::{Series, Window};
-use crate::prometheus::{HistoryError, Limits, PrometheusHistory};
-use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -99,65 +98,30 @@ impl HistoryRequest {
         (self.step.as_millis() as i64).max(1)
     }
 
-    fn empty_window(&self) -> Window {
+    /// The request's window with no signal in it yet.
+    pub fn empty_window(&self) -> Window {
         Window { start_ms: self.start_ms(), end_ms: self.end_ms, step_ms: self.step_ms(), signals: BTreeMap::new() }
     }
 }
 
+/// Why a window could not be fetched: not in time, or not at all; the message says why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// No complete answer within the source's bound.
+    #[error("{0}")]
+    Timeout(String),
+    /// The source failed or refused.
+    #[error("{0}")]
+    Failed(String),
+}
+
 /// A boxed future returned by a [`HistorySource`].
-pub type Fetch<'a> = Pin<Box<dyn Future<Output = Result<Window, HistoryError>> + Send + 'a>>;
+pub type Fetch<'a> = Pin<Box<dyn Future<Output = Result<Window, FetchError>> + Send + 'a>>;
 
 /// A source of entity windows.
 pub trait HistorySource: Send + Sync {
     /// The window a request describes.
     fn fetch<'a>(&'a self, request: &'a HistoryRequest) -> Fetch<'a>;
-}
-
-/// Windows from Prometheus's `query_range`, one request per signal group, all in parallel.
-#[derive(Debug, Clone)]
-pub struct PrometheusSource {
-    client: PrometheusHistory,
-}
-
-impl PrometheusSource {
-    /// A source querying the Prometheus at `base_url`; each request is bounded by `timeout`.
-    pub fn new(base_url: &str, timeout: Duration) -> Result<Self, HistoryError> {
-        Ok(Self { client: PrometheusHistory::new(base_url, timeout)? })
-    }
-
-    async fn fetch_group(
-        &self,
-        request: &HistoryRequest,
-        group: &SignalGroup,
-    ) -> Result<Vec<(String, Series)>, HistoryError> {
-        let points = (request.lookback.as_millis() as i64 / request.step_ms()) as usize + 1;
-        let limits = Limits { max_series: 64, max_points: points };
-        let end = DateTime::<Utc>::from_timestamp_millis(request.end_ms).unwrap_or_default();
-        let series = self.client.fetch_limited(&group.query, end, request.lookback, request.step, limits).await?;
-        let mut out = Vec::new();
-        for s in series {
-            let Some(name) = group.naming.signal_of(&s.labels) else { continue };
-            let samples =
-                s.points.iter().filter(|(_, v)| v.is_finite()).map(|&(t, v)| ((t * 1000.0).round() as i64, v));
-            out.push((name, Series::from_pairs(samples)));
-        }
-        Ok(out)
-    }
-}
-
-impl HistorySource for PrometheusSource {
-    fn fetch<'a>(&'a self, request: &'a HistoryRequest) -> Fetch<'a> {
-        Box::pin(async move {
-            let fetches = request.groups.iter().map(|g| self.fetch_group(request, g));
-            let mut window = request.empty_window();
-            for result in futures_util::future::join_all(fetches).await {
-                for (name, series) in result? {
-                    window.signals.entry(name).or_insert(series);
-                }
-            }
-            Ok(window)
-        })
-    }
 }
 
 /// Raw samples held in memory, by entity then signal (tests, the evaluation, backfilled data).

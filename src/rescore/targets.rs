@@ -235,7 +235,7 @@ impl Targets {
 
 /// The first of the target's metric names that the rule's expression selects, as its signal.
 fn focus_from_expression(target: &Target, generator_url: &str) -> Option<String> {
-    let expr = crate::prometheus::expression_from_generator_url(generator_url)?;
+    let expr = crate::promql::expression_from_generator_url(generator_url)?;
     let selected = crate::promql::metric_names(&expr);
     let mut best: Option<(usize, &String)> = None;
     for q in &target.queries {
