@@ -4,6 +4,7 @@
 //! is opened and recovered, transports are created. Every failure names what to fix.
 
 use super::acknowledge::{load_or_create_key, AckLog, Acknowledger, Signer};
+use super::audit::AuditLog;
 use super::config::{ConfigError, ResolvedSecrets, Validated};
 use super::queue::{Queue, QueueError};
 use super::rescoring::Rescoring;
@@ -14,7 +15,6 @@ use crate::notify::file::FileChannel;
 use crate::notify::retry::Backoff;
 use crate::notify::slack::{SlackError, SlackSender};
 use crate::prometheus::{PrometheusHistory, PrometheusSource};
-use crate::rescore::audit::AuditLog;
 use crate::rescore::config::RescoringSettings;
 use crate::rescore::engine::{load_model, Model, Rescorer};
 use crate::rescore::targets::Targets;

@@ -9,6 +9,7 @@
 //! - [`dispatch`]: hands due notifications from the queue to the pipeline, one task each.
 //! - [`reroute`]: pending notifications whose channel was removed are routed again.
 //! - [`rescoring`]: the verdict on each notification before its first delivery, and re-escalation.
+//! - [`audit`]: the audit log, one JSON line per decision.
 //! - [`telemetry`]: the sidecar's own metrics.
 //!
 //! - [`api`]: the REST API — health, model information, prediction — and its OpenAPI document.
@@ -21,6 +22,7 @@
 pub mod acknowledge;
 pub mod api;
 pub mod assemble;
+pub mod audit;
 pub mod config;
 pub mod dispatch;
 pub mod pipeline;

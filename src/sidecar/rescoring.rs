@@ -15,10 +15,11 @@
 //!
 //! The verdict is stored before any delivery, so a restart or a retry delivers the same message.
 
+use super::audit::AuditLog;
 use super::Sidecar;
 use crate::alert::notification::{Notification, Scoring};
 use crate::alert::payload::Status;
-use crate::rescore::audit::{AuditEntry, AuditLog};
+use crate::rescore::audit::AuditEntry;
 use crate::rescore::engine::{self, Rescorer};
 use crate::rescore::policy::{Decision, Recheck};
 use crate::rescore::score::Assessment;
