@@ -8,9 +8,11 @@ mod common;
 use common::binary::{group, json_lines, long_alert, SidecarBinary};
 use std::time::{Duration, Instant};
 
+/// The file channel only; rescoring on but with no Prometheus, so each alert goes out unscored
+/// and its decision is still recorded (what the console lists).
 fn config(dir: &std::path::Path, extra: &str) -> String {
     format!(
-        "queue:\n  dir: {}\nchannels:\n  file:\n    path: {}\nrescoring:\n  enabled: false\n{extra}",
+        "queue:\n  dir: {}\nchannels:\n  file:\n    path: {}\n{extra}",
         dir.join("queue").display(),
         dir.join("notifications.jsonl").display()
     )
@@ -65,6 +67,13 @@ async fn a_click_on_the_link_then_on_its_button_acknowledges_once_and_a_restart_
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Acknowledged by <b>Sam (charge nurse)</b>"), "{page}");
     assert_eq!(sc.metric("wardwatch_sidecar_notifications_acknowledged_total").await, Some(1.0));
+    let (status, console) = sc.get("/", None).await;
+    assert_eq!(status, 200);
+    assert!(console.contains("HypoxiaDetected") && console.contains("patient p00003"), "{console}");
+    assert!(
+        console.contains(">unscored</td>") && console.contains("✋ Sam (charge nurse)"),
+        "the console shows it: {console}"
+    );
     let (_, again) = post("Alex").await;
     assert!(again.contains("Already acknowledged") && again.contains("Sam (charge nurse)"), "{again}");
     let log = json_lines(&dir.path().join("queue/acknowledgements.jsonl"));

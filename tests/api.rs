@@ -149,7 +149,7 @@ async fn every_documented_route_answers_as_documented() {
     let decisions: Vec<&str> =
         b["results"].as_array().unwrap().iter().map(|r| r["decision"].as_str().unwrap()).collect();
     assert_eq!(decisions, ["escalate", "keep", "downgrade"], "results keep the samples' order");
-    for route in ["/-/healthy", "/-/ready", "/metrics", "/openapi.json", "/runbooks"] {
+    for route in ["/-/healthy", "/-/ready", "/metrics", "/openapi.json", "/runbooks", "/"] {
         assert_eq!(api.call("get", route, None).await.0, 200, "{route}");
     }
     let payload = common::rescoring::hypoxia_payload("firing", "p00003", "2026-11-22T01:00:00Z", "aa01");

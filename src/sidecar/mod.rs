@@ -13,17 +13,20 @@
 //! - [`telemetry`]: the sidecar's own metrics.
 //!
 //! - [`api`]: the REST API — health, model information, prediction — and its OpenAPI document.
+//! - [`console`]: `GET /`, the recent decisions and who acknowledged them.
 //! - [`runbooks`]: `GET /runbooks`, what each alert means and what to do.
 //! - [`acknowledge`]: `GET`/`POST /acknowledge/<token>`, "I'm on it" from a signed link.
 //!
 //! Routes: `POST /webhook`, `GET /-/healthy`, `GET /-/ready`, `GET /metrics`, `GET /health`,
-//! `GET /model_info`, `POST /predict`, `POST /batch_predict`, `GET /openapi.json`, `GET /runbooks`.
+//! `GET /model_info`, `POST /predict`, `POST /batch_predict`, `GET /openapi.json`, `GET /runbooks`,
+//! `GET /` (the console), `GET`/`POST /acknowledge/<token>`.
 
 pub mod acknowledge;
 pub mod api;
 pub mod assemble;
 pub mod audit;
 pub mod config;
+pub mod console;
 pub mod dispatch;
 pub mod pipeline;
 pub mod queue;
@@ -132,10 +135,11 @@ impl Sidecar {
 }
 
 /// The sidecar's routes. The webhook checks Alertmanager's credentials itself (after admission
-/// control); the REST API asks for `api_auth`, `/metrics` for `metrics_auth`; the health checks
+/// control); the REST API and the console ask for `api_auth`, `/metrics` for `metrics_auth`; the health checks
 /// and the OpenAPI document are open.
 pub fn router(sidecar: Arc<Sidecar>) -> Router {
     let api = Router::new()
+        .route("/", get(console::page))
         .route("/model_info", get(api::model_info))
         .route("/predict", post(api::predict))
         .route("/batch_predict", post(api::batch_predict))

@@ -1,0 +1,194 @@
+//! `GET /`: the console — the recent decisions, newest first, as people read them: when, the
+//! alert and whom it is about, the decision with its score and first reasons, and who
+//! acknowledged it. Server-rendered HTML, no build step; behind the same credentials as the API.
+//!
+//! It reads what the sidecar already keeps: the end of the audit log (one line per decision)
+//! and the acknowledgements. `?ward=`, `?severity=` and `?decision=` narrow the list.
+
+use super::acknowledge::Ack;
+use super::Sidecar;
+use crate::rescore::audit::AuditEntry;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Bytes read from the end of the audit log: a few thousand decisions.
+const TAIL_BYTES: u64 = 4 << 20;
+/// Rows shown at most.
+const MAX_ROWS: usize = 200;
+
+/// The filters of the list.
+#[derive(Debug, Default, Deserialize)]
+pub struct Filter {
+    /// Only this ward.
+    #[serde(default)]
+    ward: String,
+    /// Only this severity.
+    #[serde(default)]
+    severity: String,
+    /// Only this decision (`escalate`, `keep`, `downgrade`, `unscored`).
+    #[serde(default)]
+    decision: String,
+}
+
+impl Filter {
+    fn keeps(&self, e: &AuditEntry) -> bool {
+        let label = |k: &str| e.labels.get(k).map_or("", String::as_str);
+        let decision = e.decision.map_or("unscored", |d| d.as_str());
+        (self.ward.is_empty() || label("ward") == self.ward)
+            && (self.severity.is_empty() || label("severity") == self.severity)
+            && (self.decision.is_empty() || decision == self.decision)
+    }
+}
+
+/// `GET /`.
+pub async fn page(State(s): State<Arc<Sidecar>>, Query(filter): Query<Filter>) -> Response {
+    let path = s.rescoring.audit.as_ref().map(|a| a.path().to_owned());
+    let entries = match path {
+        Some(p) => tokio::task::spawn_blocking(move || tail(&p)).await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let acks = s.acknowledge.get();
+    let html = render(&entries, &filter, |id| acks.and_then(|a| a.log.get(id)), s.rescoring.audit.is_some());
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], html).into_response()
+}
+
+/// The decisions at the end of the audit log, oldest first; a torn or foreign line is skipped.
+fn tail(path: &Path) -> Vec<AuditEntry> {
+    let Ok(mut f) = std::fs::File::open(path) else { return Vec::new() };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let from = len.saturating_sub(TAIL_BYTES);
+    if f.seek(SeekFrom::Start(from)).is_err() {
+        return Vec::new();
+    }
+    let mut text = String::new();
+    if f.read_to_string(&mut text).is_err() {
+        return Vec::new();
+    }
+    let mut lines = text.lines();
+    if from > 0 {
+        lines.next(); // begun before the tail
+    }
+    lines.filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+/// The page: the newest decisions first, those `filter` keeps.
+fn render(entries: &[AuditEntry], filter: &Filter, ack: impl Fn(&str) -> Option<Ack>, audited: bool) -> String {
+    let mut rows = String::new();
+    let shown: Vec<&AuditEntry> = entries.iter().rev().filter(|e| filter.keeps(e)).take(MAX_ROWS).collect();
+    for e in &shown {
+        let label = |k: &str| e.labels.get(k).map_or("", String::as_str);
+        let who: Vec<String> =
+            [("patient", "patient"), ("bed", "bed"), ("ward", "ward"), ("node", "node"), ("link", "link")]
+                .iter()
+                .filter(|(k, _)| !label(k).is_empty())
+                .map(|(k, name)| format!("{name} {}", label(k)))
+                .collect();
+        let decision = e.decision.map_or("unscored", |d| d.as_str());
+        let colour = match decision {
+            "escalate" => "#b00020",
+            "keep" => "#a15c00",
+            "downgrade" => "#555",
+            _ => "#1a4f9c",
+        };
+        let score = e.score.map_or(String::new(), |s| format!("{s:.2}"));
+        let reasons: Vec<&str> = e.reasons.iter().take(2).map(String::as_str).collect();
+        let acked = match ack(&e.notification) {
+            Some(a) if a.by.is_empty() => format!("✋ {}", a.at.format("%H:%M:%S")),
+            Some(a) => format!("✋ {} {}", esc(&a.by), a.at.format("%H:%M:%S")),
+            None => String::new(),
+        };
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td><b>{}</b> <small>{}</small></td><td>{}</td>\
+             <td style=\"color:{colour};font-weight:bold\">{decision}</td><td>{score}</td><td>{}</td><td>{acked}</td></tr>",
+            e.decided_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            esc(&e.alertname),
+            esc(label("severity")),
+            esc(&who.join(", ")),
+            esc(&reasons.join("; ")),
+        ));
+    }
+    let empty = match (shown.is_empty(), audited) {
+        (false, _) => String::new(),
+        (true, true) => "<p>No decision recorded yet (or none that the filter keeps).</p>".to_owned(),
+        (true, false) => "<p>Rescoring is off here, so no decision is recorded.</p>".to_owned(),
+    };
+    let input = |name: &str, value: &str, hint: &str| {
+        format!(
+            "<label>{name} <input name=\"{name}\" value=\"{}\" placeholder=\"{hint}\" size=\"12\"></label> ",
+            esc(value)
+        )
+    };
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>wardwatch console</title>\
+         <style>body{{font-family:sans-serif;margin:1em}} table{{border-collapse:collapse;width:100%}}\
+         td,th{{text-align:left;padding:4px 8px;border-bottom:1px solid #ddd;vertical-align:top}}\
+         th{{background:#f4f4f4}}</style></head><body><h1 style=\"font-size:1.4em\">wardwatch — recent decisions</h1>\
+         <form method=\"get\">{}{}{}<button type=\"submit\">Filter</button> <a href=\"/\">all</a> · \
+         <a href=\"/runbooks\">runbooks</a></form><p style=\"color:#555\">{} shown, newest first.</p>{empty}\
+         <table><tr><th>decided</th><th>alert</th><th>who</th><th>decision</th><th>score</th><th>why</th>\
+         <th>acknowledged</th></tr>{rows}</table></body></html>",
+        input("ward", &filter.ward, "icu-1"),
+        input("severity", &filter.severity, "critical"),
+        input("decision", &filter.decision, "downgrade"),
+        shown.len(),
+    )
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rescore::policy::Decision;
+    use chrono::DateTime;
+
+    fn entry(n: &str, ward: &str, decision: Option<Decision>) -> AuditEntry {
+        let labels = [("alertname", "HypoxiaDetected"), ("severity", "critical"), ("ward", ward), ("patient", "p<3>")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let at = DateTime::from_timestamp(1_796_126_607, 0).unwrap();
+        AuditEntry {
+            decision,
+            score: Some(0.23),
+            reasons: vec!["SpO2 86%".into()],
+            ..AuditEntry::new(n, "f", &labels, at, at)
+        }
+    }
+
+    #[test]
+    fn the_newest_decisions_come_first_filtered_escaped_and_acknowledged() {
+        let entries = [entry("n1", "icu-1", Some(Decision::Keep)), entry("n2", "ward-7", Some(Decision::Downgrade))];
+        let at = DateTime::from_timestamp(1_796_126_700, 0).unwrap();
+        let acked = |id: &str| (id == "n1").then(|| Ack { id: id.into(), by: "Sam".into(), at, client: String::new() });
+        let all = render(&entries, &Filter::default(), acked, true);
+        let (first, second) = (all.find("downgrade</td>").unwrap(), all.find("keep</td>").unwrap());
+        assert!(first < second, "newest first");
+        assert!(all.contains("patient p&lt;3&gt;") && !all.contains("p<3>"), "labels are escaped");
+        assert!(all.contains("✋ Sam"), "{all}");
+        let icu = render(&entries, &Filter { ward: "icu-1".into(), ..Filter::default() }, acked, true);
+        assert!(icu.contains("keep</td>") && !icu.contains("downgrade</td>"));
+        let none = render(&[], &Filter::default(), acked, false);
+        assert!(none.contains("Rescoring is off"));
+    }
+
+    #[test]
+    fn the_tail_of_a_long_log_starts_at_a_whole_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("decisions.jsonl");
+        let line = serde_json::to_string(&entry("n1", "icu-1", Some(Decision::Keep))).unwrap();
+        let lines = (TAIL_BYTES as usize / line.len()) + 50;
+        std::fs::write(&path, format!("{line}\n").repeat(lines) + "{\"torn").unwrap();
+        let got = tail(&path);
+        assert!(!got.is_empty() && got.len() < lines, "{} of {lines}", got.len());
+        assert!(got.iter().all(|e| e.notification == "n1"));
+    }
+}
