@@ -4,7 +4,6 @@
 
 use lettre::message::Mailbox;
 use serde::Serialize;
-use std::fmt;
 use url::Url;
 
 /// An `http://` or `https://` URL with a host, as the WHATWG URL standard reads it.
@@ -27,12 +26,6 @@ impl HttpUrl {
     }
 }
 
-impl<'de> serde::Deserialize<'de> for HttpUrl {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        crate::yaml::from_text(d)
-    }
-}
-
 impl TryFrom<String> for HttpUrl {
     type Error = String;
 
@@ -50,31 +43,7 @@ impl TryFrom<String> for HttpUrl {
     }
 }
 
-impl std::str::FromStr for HttpUrl {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        Self::try_from(text.to_owned())
-    }
-}
-
-impl From<HttpUrl> for String {
-    fn from(u: HttpUrl) -> String {
-        u.text
-    }
-}
-
-impl fmt::Display for HttpUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-impl fmt::Debug for HttpUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.text)
-    }
-}
+crate::yaml::text_value!(HttpUrl);
 
 /// An email address, bare (`alerts@example.org`) or with a name (`Ward 3 <alerts@example.org>`),
 /// as the mail it is put in reads it (lettre's [`Mailbox`]).
@@ -97,12 +66,6 @@ impl EmailAddress {
     }
 }
 
-impl<'de> serde::Deserialize<'de> for EmailAddress {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        crate::yaml::from_text(d)
-    }
-}
-
 impl TryFrom<String> for EmailAddress {
     type Error = String;
 
@@ -113,31 +76,7 @@ impl TryFrom<String> for EmailAddress {
     }
 }
 
-impl std::str::FromStr for EmailAddress {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        Self::try_from(text.to_owned())
-    }
-}
-
-impl From<EmailAddress> for String {
-    fn from(a: EmailAddress) -> String {
-        a.text
-    }
-}
-
-impl fmt::Display for EmailAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-impl fmt::Debug for EmailAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.text)
-    }
-}
+crate::yaml::text_value!(EmailAddress);
 
 #[cfg(test)]
 mod tests {

@@ -62,12 +62,6 @@ impl Span {
     }
 }
 
-impl<'de> serde::Deserialize<'de> for Span {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        crate::yaml::from_text(d)
-    }
-}
-
 impl TryFrom<String> for Span {
     type Error = String;
 
@@ -77,31 +71,7 @@ impl TryFrom<String> for Span {
     }
 }
 
-impl std::str::FromStr for Span {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        Self::try_from(text.to_owned())
-    }
-}
-
-impl From<Span> for String {
-    fn from(span: Span) -> String {
-        span.text
-    }
-}
-
-impl std::fmt::Display for Span {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-impl std::fmt::Debug for Span {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}", self.text)
-    }
-}
+crate::yaml::text_value!(Span);
 
 /// A Prometheus duration (`1h30m`, `10s`, `0s`, `250ms`; units y w d h m s ms in that order,
 /// integers), in ms, as Prometheus' `model.ParseDuration` reads it

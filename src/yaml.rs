@@ -75,6 +75,46 @@ where
     d.deserialize_any(Text(std::marker::PhantomData))
 }
 
+/// What every value written as text shares, for a type with a `text: String` field and a
+/// `TryFrom<String, Error = String>`: read through that (refused where it stands, see
+/// [`from_text`]), parsed from a `&str`, written back and shown as its text.
+macro_rules! text_value {
+    ($t:ty) => {
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                $crate::yaml::from_text(d)
+            }
+        }
+
+        impl std::str::FromStr for $t {
+            type Err = String;
+
+            fn from_str(text: &str) -> Result<Self, String> {
+                Self::try_from(text.to_owned())
+            }
+        }
+
+        impl From<$t> for String {
+            fn from(value: $t) -> String {
+                value.text
+            }
+        }
+
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.text)
+            }
+        }
+
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{:?}", self.text)
+            }
+        }
+    };
+}
+pub(crate) use text_value;
+
 /// Parse YAML text; `origin` names the file in errors.
 pub fn parse<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T, YamlError> {
     serde_yaml::from_str(text).map_err(|e| YamlError::Parse { path: origin.to_string(), message: message(&e) })

@@ -33,7 +33,7 @@
 
 use crate::alert::notification::Notification;
 use crate::alert::payload::Status;
-use crate::alert::view::{AlertView, Link, Site, View};
+use crate::alert::view::{html_escape, AlertView, Link, Site, View};
 use lettre::message::header::ContentType;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
@@ -231,22 +231,6 @@ pub fn message_id(n: &Notification) -> String {
 /// `[FIRING critical] HypoxiaDetected — ward icu-1, patient p00003 (+2 more)`; `[RESOLVED] ...`.
 pub fn subject(n: &Notification) -> String {
     View::of(n, &Site::default()).title()
-}
-
-/// Escape text for HTML element content and quoted attribute values.
-fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The lines that lead the message, as (heading, text): who, what, the verdict, what to do.

@@ -14,6 +14,7 @@
 
 use super::Sidecar;
 use crate::alert::notification::Notification;
+use crate::alert::view::html_escape;
 use crate::alert::view::{Site, View};
 use axum::extract::{Form, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -330,17 +331,20 @@ async fn lookup(s: &Sidecar, id: &str) -> Option<Notification> {
 /// The notification as its message leads: title, who, what, the verdict.
 async fn describe(s: &Sidecar, id: &str) -> String {
     let Some(n) = lookup(s, id).await else {
-        return format!("<p>Notification <code>{}</code> (no longer in the queue's memory).</p>", esc(id));
+        return format!("<p>Notification <code>{}</code> (no longer in the queue's memory).</p>", html_escape(id));
     };
     let site = s.acknowledge.get().map(|a| a.site.clone()).unwrap_or_default();
     let v = View::of(&n, &site);
-    let mut out = format!("<h2 style=\"margin:.2em 0\">{}</h2><table>", esc(&v.title()));
+    let mut out = format!("<h2 style=\"margin:.2em 0\">{}</h2><table>", html_escape(&v.title()));
     let who = v.place.who();
     let rows = [("Who", who.as_str()), ("What", v.what.as_deref().unwrap_or("")), ("Verdict", &v.verdict.headline)];
     for (k, text) in rows.iter().filter(|(_, t)| !t.is_empty()) {
-        out.push_str(&format!("<tr><td style=\"color:#555;padding-right:1em\">{k}</td><td>{}</td></tr>", esc(text)));
+        out.push_str(&format!(
+            "<tr><td style=\"color:#555;padding-right:1em\">{k}</td><td>{}</td></tr>",
+            html_escape(text)
+        ));
     }
-    out.push_str(&format!("</table><p style=\"color:#555\">Received {}</p>", esc(&v.received.both())));
+    out.push_str(&format!("</table><p style=\"color:#555\">Received {}</p>", html_escape(&v.received.both())));
     out
 }
 
@@ -348,7 +352,7 @@ fn done_html(a: &Ack) -> String {
     let by = if a.by.is_empty() { "someone who gave no name".to_owned() } else { a.by.clone() };
     format!(
         "<p style=\"font-size:1.2em\">✋ Acknowledged by <b>{}</b> at {} UTC.</p>",
-        esc(&by),
+        html_escape(&by),
         a.at.format("%Y-%m-%d %H:%M:%S")
     )
 }
@@ -361,7 +365,7 @@ fn refused(e: &LinkError) -> Response {
     page(
         status,
         "Link not valid",
-        &format!("<p>{}</p><p>Acknowledge from the latest message, or call the ward.</p>", esc(&e.to_string())),
+        &format!("<p>{}</p><p>Acknowledge from the latest message, or call the ward.</p>", html_escape(&e.to_string())),
     )
 }
 
@@ -373,14 +377,10 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
          <meta name=\"robots\" content=\"noindex\"><title>{t} — wardwatch</title></head>\
          <body style=\"font-family:sans-serif;max-width:36em;margin:1em auto;padding:0 1em\">\
          <h1 style=\"font-size:1.4em\">{t}</h1>{body}</body></html>",
-        t = esc(title)
+        t = html_escape(title)
     );
     let headers = [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")];
     (status, headers, html).into_response()
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 use super::acknowledge::Ack;
 use super::Sidecar;
+use crate::alert::view::html_escape;
 use crate::rescore::audit::AuditEntry;
 use axum::extract::{Query, State};
 use axum::http::header;
@@ -99,17 +100,17 @@ fn render(entries: &[AuditEntry], filter: &Filter, ack: impl Fn(&str) -> Option<
         let reasons: Vec<&str> = e.reasons.iter().take(2).map(String::as_str).collect();
         let acked = match ack(&e.notification) {
             Some(a) if a.by.is_empty() => format!("✋ {}", a.at.format("%H:%M:%S")),
-            Some(a) => format!("✋ {} {}", esc(&a.by), a.at.format("%H:%M:%S")),
+            Some(a) => format!("✋ {} {}", html_escape(&a.by), a.at.format("%H:%M:%S")),
             None => String::new(),
         };
         rows.push_str(&format!(
             "<tr><td>{}</td><td><b>{}</b> <small>{}</small></td><td>{}</td>\
              <td style=\"color:{colour};font-weight:bold\">{decision}</td><td>{score}</td><td>{}</td><td>{acked}</td></tr>",
             e.decided_at.format("%Y-%m-%d %H:%M:%S UTC"),
-            esc(&e.alertname),
-            esc(label("severity")),
-            esc(&who.join(", ")),
-            esc(&reasons.join("; ")),
+            html_escape(&e.alertname),
+            html_escape(label("severity")),
+            html_escape(&who.join(", ")),
+            html_escape(&reasons.join("; ")),
         ));
     }
     let empty = match (shown.is_empty(), audited) {
@@ -120,7 +121,7 @@ fn render(entries: &[AuditEntry], filter: &Filter, ack: impl Fn(&str) -> Option<
     let input = |name: &str, value: &str, hint: &str| {
         format!(
             "<label>{name} <input name=\"{name}\" value=\"{}\" placeholder=\"{hint}\" size=\"12\"></label> ",
-            esc(value)
+            html_escape(value)
         )
     };
     format!(
@@ -138,10 +139,6 @@ fn render(entries: &[AuditEntry], filter: &Filter, ack: impl Fn(&str) -> Option<
         input("decision", &filter.decision, "downgrade"),
         shown.len(),
     )
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 #[cfg(test)]
