@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, Write};
+use std::io::{self, Write};
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -169,7 +169,14 @@ pub enum Recorded {
 /// The durable acknowledgements: one fsynced JSON line each, all read back at open.
 pub struct AckLog {
     path: PathBuf,
-    state: Mutex<(File, HashMap<String, Ack>)>,
+    state: Mutex<LogState>,
+}
+
+struct LogState {
+    file: File,
+    acks: HashMap<String, Ack>,
+    /// The file may end in a torn line (a crash, a full disk): the next line starts on a new one.
+    torn: bool,
 }
 
 impl AckLog {
@@ -179,33 +186,41 @@ impl AckLog {
             std::fs::create_dir_all(dir)?;
         }
         let mut acks = HashMap::new();
-        if let Ok(f) = File::open(path) {
-            for line in io::BufReader::new(f).lines() {
-                if let Ok(ack) = serde_json::from_str::<Ack>(&line?) {
-                    acks.entry(ack.id.clone()).or_insert(ack);
-                }
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        for line in bytes.split(|&b| b == b'\n') {
+            if let Ok(ack) = serde_json::from_slice::<Ack>(line) {
+                acks.entry(ack.id.clone()).or_insert(ack);
             }
         }
+        let torn = bytes.last().is_some_and(|&b| b != b'\n');
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(Self { path: path.to_owned(), state: Mutex::new((file, acks)) })
+        Ok(Self { path: path.to_owned(), state: Mutex::new(LogState { file, acks, torn }) })
     }
 
     /// The acknowledgement of notification `id`, if any.
     pub fn get(&self, id: &str) -> Option<Ack> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).1.get(id).cloned()
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).acks.get(id).cloned()
     }
 
     /// Record `ack` durably unless its notification was acknowledged before.
     pub fn record(&self, ack: Ack) -> io::Result<Recorded> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(first) = state.1.get(&ack.id) {
+        if let Some(first) = state.acks.get(&ack.id) {
             return Ok(Recorded::Already(first.clone()));
         }
-        let mut line = serde_json::to_vec(&ack).map_err(io::Error::other)?;
+        let mut line = if state.torn { vec![b'\n'] } else { Vec::new() };
+        serde_json::to_writer(&mut line, &ack).map_err(io::Error::other)?;
         line.push(b'\n');
-        state.0.write_all(&line)?;
-        state.0.sync_data()?;
-        state.1.insert(ack.id.clone(), ack.clone());
+        if let Err(e) = state.file.write_all(&line).and_then(|()| state.file.sync_data()) {
+            state.torn = true;
+            return Err(e);
+        }
+        state.torn = false;
+        state.acks.insert(ack.id.clone(), ack.clone());
         Ok(Recorded::New(ack))
     }
 
@@ -422,6 +437,11 @@ mod tests {
         let log = AckLog::open(&path).unwrap();
         assert_eq!(log.get("n1"), Some(ack("Sam")), "read back after a restart");
         assert_eq!(log.get("n2"), None, "a torn line is no acknowledgement");
+        let after = Ack { id: "n3".into(), ..ack("Kim") };
+        log.record(after.clone()).unwrap();
+        drop(log);
+        let log = AckLog::open(&path).unwrap();
+        assert_eq!(log.get("n3"), Some(after), "the line after a torn one starts on its own");
     }
 
     #[test]
