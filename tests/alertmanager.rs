@@ -91,6 +91,7 @@ async fn alertmanager_delivers_a_test_alert_through_the_sidecar_to_smtp() {
         backoff: Backoff { base: Duration::from_millis(100), cap: Duration::from_secs(1) },
         give_up_after: Duration::from_secs(60),
         dispatch_concurrency: 4,
+        site: Default::default(),
     };
     let route: sidecar::RouteFn = Box::new(|_, _| vec!["email".into(), "file".into()]);
     let sc = Sidecar::new(settings, queue, channels, route, Rescoring::disabled("rescoring is off in this test"));

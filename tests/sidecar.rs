@@ -63,6 +63,7 @@ async fn start(dir: &Path, slack_url: &str) -> Running {
         backoff: Backoff { base: Duration::from_millis(50), cap: Duration::from_secs(2) },
         give_up_after: Duration::from_secs(60),
         dispatch_concurrency: 8,
+        site: Default::default(),
     };
     let route: sidecar::RouteFn = Box::new(|_, _| vec!["file".to_string(), "slack".to_string()]);
     let sidecar = Sidecar::new(settings, queue, channels, route, Rescoring::disabled("rescoring is off in this test"));

@@ -42,6 +42,7 @@ async fn start(dir: &std::path::Path, smtp: &SmtpServer, password: &str) -> (Soc
         backoff: Backoff { base: Duration::from_millis(100), cap: Duration::from_millis(300) },
         give_up_after: Duration::from_secs(60),
         dispatch_concurrency: 4,
+        site: Default::default(),
     };
     let route: sidecar::RouteFn = Box::new(|_, _| vec!["email".into()]);
     let sc = Sidecar::new(settings, queue, channels, route, Rescoring::disabled("rescoring is off in this test"));

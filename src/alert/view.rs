@@ -50,7 +50,8 @@ pub struct Moment {
 }
 
 impl Moment {
-    fn new(at: DateTime<Utc>, tz: Tz) -> Self {
+    /// `at` as the clocks in `tz` show it.
+    pub fn new(at: DateTime<Utc>, tz: Tz) -> Self {
         let local = at.with_timezone(&tz);
         let offset_zero = local.naive_local() == at.naive_utc();
         Self { utc: at, local: local.format("%Y-%m-%d %H:%M:%S %Z").to_string(), offset_zero }

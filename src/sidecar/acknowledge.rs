@@ -15,7 +15,7 @@
 use super::Sidecar;
 use crate::alert::notification::Notification;
 use crate::alert::view::html_escape;
-use crate::alert::view::{Site, View};
+use crate::alert::view::{Moment, Site, View};
 use axum::extract::{Form, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -233,8 +233,6 @@ impl AckLog {
 /// Links, their checking and the log, as the running sidecar holds them.
 pub struct Acknowledger {
     signer: Signer,
-    /// The site, for the pages' times.
-    site: Site,
     /// `https://wardwatch.example.org/acknowledge`.
     base: String,
     valid_for: Duration,
@@ -243,10 +241,9 @@ pub struct Acknowledger {
 }
 
 impl Acknowledger {
-    /// Links under `sidecar_url`, valid for `valid_for`, signed by `signer`, recorded in `log`;
-    /// the pages show times as `site` reads them.
-    pub fn new(signer: Signer, sidecar_url: &str, valid_for: Duration, log: AckLog, site: Site) -> Self {
-        Self { signer, site, base: format!("{}{PATH}", sidecar_url.trim_end_matches('/')), valid_for, log }
+    /// Links under `sidecar_url`, valid for `valid_for`, signed by `signer`, recorded in `log`.
+    pub fn new(signer: Signer, sidecar_url: &str, valid_for: Duration, log: AckLog) -> Self {
+        Self { signer, base: format!("{}{PATH}", sidecar_url.trim_end_matches('/')), valid_for, log }
     }
 
     /// The acknowledge link of notification `id`, made at `now`.
@@ -273,7 +270,7 @@ pub async fn confirm(State(s): State<Arc<Sidecar>>, Path(token): Path<String>) -
     };
     let about = describe(&s, &id).await;
     if let Some(done) = ack.log.get(&id) {
-        return page(StatusCode::OK, "Already acknowledged", &format!("{about}{}", done_html(&done)));
+        return page(StatusCode::OK, "Already acknowledged", &format!("{about}{}", done_html(&done, &s.settings.site)));
     }
     let body = format!(
         "{about}<form method=\"post\"><p><label>Your name (optional)<br>\
@@ -317,10 +314,10 @@ pub async fn acknowledge(
                 s.telemetry.time_to_acknowledge.observe(waited.as_secs_f64());
             }
             tracing::info!(id, by = %done.by, client = %done.client, "notification acknowledged");
-            page(StatusCode::OK, "Acknowledged", &format!("{about}{}", done_html(&done)))
+            page(StatusCode::OK, "Acknowledged", &format!("{about}{}", done_html(&done, &s.settings.site)))
         }
         Ok(Recorded::Already(first)) => {
-            page(StatusCode::OK, "Already acknowledged", &format!("{about}{}", done_html(&first)))
+            page(StatusCode::OK, "Already acknowledged", &format!("{about}{}", done_html(&first, &s.settings.site)))
         }
         Err(e) => {
             tracing::error!(id, error = %e, "cannot record an acknowledgement");
@@ -348,8 +345,7 @@ async fn describe(s: &Sidecar, id: &str) -> String {
     let Some(n) = lookup(s, id).await else {
         return format!("<p>Notification <code>{}</code> (no longer in the queue's memory).</p>", html_escape(id));
     };
-    let site = s.acknowledge.get().map(|a| a.site.clone()).unwrap_or_default();
-    let v = View::of(&n, &site);
+    let v = View::of(&n, &s.settings.site);
     let mut out = format!("<h2 style=\"margin:.2em 0\">{}</h2><table>", html_escape(&v.title()));
     let who = v.place.who();
     let rows = [("Who", who.as_str()), ("What", v.what.as_deref().unwrap_or("")), ("Verdict", &v.verdict.headline)];
@@ -363,13 +359,10 @@ async fn describe(s: &Sidecar, id: &str) -> String {
     out
 }
 
-fn done_html(a: &Ack) -> String {
+fn done_html(a: &Ack, site: &Site) -> String {
     let by = if a.by.is_empty() { "someone who gave no name".to_owned() } else { a.by.clone() };
-    format!(
-        "<p style=\"font-size:1.2em\">✋ Acknowledged by <b>{}</b> at {} UTC.</p>",
-        html_escape(&by),
-        a.at.format("%Y-%m-%d %H:%M:%S")
-    )
+    let at = Moment::new(a.at, site.time_zone).both();
+    format!("<p style=\"font-size:1.2em\">✋ Acknowledged by <b>{}</b> at {}.</p>", html_escape(&by), html_escape(&at))
 }
 
 fn refused(e: &LinkError) -> Response {

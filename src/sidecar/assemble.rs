@@ -97,6 +97,7 @@ pub async fn assemble(cfg: Validated) -> Result<Arc<Sidecar>, AssembleError> {
         backoff: Backoff { base: cfg.retry.base.get(), cap: cfg.retry.cap.get() },
         give_up_after: cfg.retry.give_up_after.get(),
         dispatch_concurrency: DISPATCH_CONCURRENCY,
+        site: cfg.site(),
     };
     tracing::info!(
         channels = ?cfg.channel_names(), webhook_auth = settings.auth.is_set(), api_auth = settings.api_auth.is_set(),
@@ -130,7 +131,7 @@ fn acknowledger(cfg: &Validated) -> std::io::Result<Option<Acknowledger>> {
     let log = AckLog::open(&cfg.queue.dir.join("acknowledgements.jsonl"))?;
     let url = cfg.sidecar_url();
     tracing::info!(links = %format!("{url}{}", super::acknowledge::PATH), log = %log.path().display(), "acknowledge links on");
-    Ok(Some(Acknowledger::new(Signer::new(key), &url, a.valid_for.get(), log, cfg.site())))
+    Ok(Some(Acknowledger::new(Signer::new(key), &url, a.valid_for.get(), log)))
 }
 
 /// Build the rescoring step with `model` (`None` when rescoring is disabled). Nothing here

@@ -7,7 +7,7 @@
 
 use super::acknowledge::Ack;
 use super::Sidecar;
-use crate::alert::view::html_escape;
+use crate::alert::view::{html_escape, Moment};
 use crate::rescore::audit::AuditEntry;
 use axum::extract::{Query, State};
 use axum::http::header;
@@ -54,7 +54,8 @@ pub async fn page(State(s): State<Arc<Sidecar>>, Query(filter): Query<Filter>) -
         None => Vec::new(),
     };
     let acks = s.acknowledge.get();
-    let html = render(&entries, &filter, |id| acks.and_then(|a| a.log.get(id)), s.rescoring.audit.is_some());
+    let tz = s.settings.site.time_zone;
+    let html = render(&entries, &filter, |id| acks.and_then(|a| a.log.get(id)), s.rescoring.audit.is_some(), tz);
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], html).into_response()
 }
 
@@ -78,7 +79,14 @@ fn tail(path: &Path) -> Vec<AuditEntry> {
 }
 
 /// The page: the newest decisions first, those `filter` keeps.
-fn render(entries: &[AuditEntry], filter: &Filter, ack: impl Fn(&str) -> Option<Ack>, audited: bool) -> String {
+fn render(
+    entries: &[AuditEntry],
+    filter: &Filter,
+    ack: impl Fn(&str) -> Option<Ack>,
+    audited: bool,
+    tz: chrono_tz::Tz,
+) -> String {
+    let clock = |at| Moment::new(at, tz);
     let mut rows = String::new();
     let shown: Vec<&AuditEntry> = entries.iter().rev().filter(|e| filter.keeps(e)).take(MAX_ROWS).collect();
     for e in &shown {
@@ -99,14 +107,14 @@ fn render(entries: &[AuditEntry], filter: &Filter, ack: impl Fn(&str) -> Option<
         let score = e.score.map_or(String::new(), |s| format!("{s:.2}"));
         let reasons: Vec<&str> = e.reasons.iter().take(2).map(String::as_str).collect();
         let acked = match ack(&e.notification) {
-            Some(a) if a.by.is_empty() => format!("✋ {}", a.at.format("%H:%M:%S")),
-            Some(a) => format!("✋ {} {}", html_escape(&a.by), a.at.format("%H:%M:%S")),
+            Some(a) if a.by.is_empty() => format!("✋ {}", html_escape(&clock(a.at).both())),
+            Some(a) => format!("✋ {} {}", html_escape(&a.by), html_escape(&clock(a.at).both())),
             None => String::new(),
         };
         rows.push_str(&format!(
             "<tr><td>{}</td><td><b>{}</b> <small>{}</small></td><td>{}</td>\
              <td style=\"color:{colour};font-weight:bold\">{decision}</td><td>{score}</td><td>{}</td><td>{acked}</td></tr>",
-            e.decided_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            html_escape(&clock(e.decided_at).both()),
             html_escape(&e.alertname),
             html_escape(label("severity")),
             html_escape(&who.join(", ")),
@@ -166,14 +174,15 @@ mod tests {
         let entries = [entry("n1", "icu-1", Some(Decision::Keep)), entry("n2", "ward-7", Some(Decision::Downgrade))];
         let at = DateTime::from_timestamp(1_796_126_700, 0).unwrap();
         let acked = |id: &str| (id == "n1").then(|| Ack { id: id.into(), by: "Sam".into(), at, client: String::new() });
-        let all = render(&entries, &Filter::default(), acked, true);
+        let all = render(&entries, &Filter::default(), acked, true, chrono_tz::Tz::UTC);
         let (first, second) = (all.find("downgrade</td>").unwrap(), all.find("keep</td>").unwrap());
         assert!(first < second, "newest first");
         assert!(all.contains("patient p&lt;3&gt;") && !all.contains("p<3>"), "labels are escaped");
         assert!(all.contains("✋ Sam"), "{all}");
-        let icu = render(&entries, &Filter { ward: "icu-1".into(), ..Filter::default() }, acked, true);
+        let icu =
+            render(&entries, &Filter { ward: "icu-1".into(), ..Filter::default() }, acked, true, chrono_tz::Tz::UTC);
         assert!(icu.contains("keep</td>") && !icu.contains("downgrade</td>"));
-        let none = render(&[], &Filter::default(), acked, false);
+        let none = render(&[], &Filter::default(), acked, false, chrono_tz::Tz::UTC);
         assert!(none.contains("Rescoring is off"));
     }
 

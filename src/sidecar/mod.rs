@@ -78,6 +78,8 @@ pub struct Settings {
     pub give_up_after: Duration,
     /// Delivery attempts in flight at once.
     pub dispatch_concurrency: usize,
+    /// The site the pages are read at (its time zone, its addresses).
+    pub site: crate::alert::view::Site,
 }
 
 /// A running sidecar's shared state.

@@ -163,6 +163,7 @@ async fn start_routed(
         backoff: wardwatch::notify::retry::Backoff { base: Duration::from_millis(50), cap: Duration::from_millis(300) },
         give_up_after: Duration::from_secs(60),
         dispatch_concurrency: 8,
+        site: Default::default(),
     };
     let audit = Some(Arc::new(AuditLog::open(&dir.join("decisions.jsonl")).unwrap()));
     let rescoring = Rescoring { rescorer, audit, downgraded_channels: vec!["slack".into(), "file".into()] };
