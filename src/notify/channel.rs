@@ -4,11 +4,12 @@
 //! backoff and durability belong to the dispatcher and the queue.
 
 use crate::alert::notification::Notification;
+use crate::alert::payload::LabelSet;
 use crate::notify::chart;
 use crate::notify::email::{self, ChartPart, Delivery, EmailConfig, EmailLinks, EmailSender};
 use crate::notify::retry::Outcome;
 use crate::notify::slack::{self, SlackSender};
-use crate::prometheus::{self as history, PrometheusHistory};
+use crate::prometheus::{self as history, PrometheusHistory, Series};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -62,8 +63,9 @@ pub struct EmailChannel {
 impl EmailChannel {
     /// The chart for `n`: the last hour of the first alert's expression (from its `generatorURL`;
     /// a `<series> <op> <number>` rule charts the series and marks the number), fetched within the
-    /// history client's timeout. Nothing without history or expression; a failure is reported in
-    /// the email, never an obstacle to sending it.
+    /// history client's timeout — the alerting entity's own series only ([`own_series`]). Nothing
+    /// without history or expression; a failure is reported in the email, never an obstacle to
+    /// sending it.
     async fn chart(&self, n: &Notification) -> ChartPart {
         let Some(history) = &self.history else { return ChartPart::None };
         let Some(alert) = n.alerts.first() else { return ChartPart::None };
@@ -71,7 +73,8 @@ impl EmailChannel {
         let (query, threshold) = history::split_threshold(&expr);
         let end = chrono::Utc::now();
         let fetch = history.fetch(&query, end, CHART_WINDOW, CHART_STEP);
-        let reason = match tokio::time::timeout(history.timeout(), fetch).await {
+        let fetched = tokio::time::timeout(history.timeout(), fetch).await;
+        let reason = match fetched.map(|r| r.map(|series| own_series(series, &alert.labels))) {
             Ok(Ok(series)) if series.iter().any(|s| !s.points.is_empty()) => {
                 let title = alert.labels.get("alertname").map_or("alert", String::as_str);
                 return ChartPart::Image(chart::render_png(title, &series, threshold, CHART_SIZE.0, CHART_SIZE.1));
@@ -83,6 +86,23 @@ impl EmailChannel {
         tracing::warn!(notification = %n.id, %reason, "chart of recent history unavailable; sending the email without it");
         ChartPart::Unavailable(reason)
     }
+}
+
+/// Labels that say whose a series is.
+const IDENTITY: [&str; 7] = ["patient", "bed", "ward", "device", "link", "node", "instance"];
+
+/// Of the series a rule's expression returns (every patient below the threshold, say), those of
+/// the alert's own entity: every identity label both carry agrees.
+pub fn own_series(series: Vec<Series>, alert: &LabelSet) -> Vec<Series> {
+    series
+        .into_iter()
+        .filter(|s| {
+            IDENTITY.iter().all(|k| match (s.labels.get(*k), alert.get(*k)) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            })
+        })
+        .collect()
 }
 
 impl Channel for EmailChannel {
@@ -102,5 +122,32 @@ impl Channel for EmailChannel {
                 Delivery::Permanent(reason) => Outcome::Permanent { reason },
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> LabelSet {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn a_chart_shows_the_alerting_patient_not_the_whole_ward() {
+        let series = |patient: &str| Series {
+            labels: labels(&[("__name__", "wardwatch_patient_spo2_ratio"), ("ward", "icu-1"), ("patient", patient)]),
+            points: vec![(0.0, 0.86)],
+        };
+        let alert = labels(&[("alertname", "HypoxiaDetected"), ("ward", "icu-1"), ("patient", "p00003")]);
+        let kept = own_series(vec![series("p00001"), series("p00003"), series("p00007")], &alert);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].labels["patient"], "p00003");
+        let ward_alert = labels(&[("alertname", "News2Urgent"), ("ward", "icu-1")]);
+        assert_eq!(
+            own_series(vec![series("p00001"), series("p00003")], &ward_alert).len(),
+            2,
+            "a ward's alert: its ward"
+        );
     }
 }
