@@ -25,7 +25,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -173,7 +173,6 @@ pub struct AckLog {
 }
 
 struct LogState {
-    file: File,
     acks: HashMap<String, Ack>,
     /// The file may end in a torn line (a crash, a full disk): the next line starts on a new one.
     torn: bool,
@@ -197,8 +196,9 @@ impl AckLog {
             }
         }
         let torn = bytes.last().is_some_and(|&b| b != b'\n');
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(Self { path: path.to_owned(), state: Mutex::new(LogState { file, acks, torn }) })
+        // Made now, so a directory that cannot take it stops start-up rather than a click.
+        OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(Self { path: path.to_owned(), state: Mutex::new(LogState { acks, torn }) })
     }
 
     /// The acknowledgement of notification `id`, if any.
@@ -215,7 +215,13 @@ impl AckLog {
         let mut line = if state.torn { vec![b'\n'] } else { Vec::new() };
         serde_json::to_writer(&mut line, &ack).map_err(io::Error::other)?;
         line.push(b'\n');
-        if let Err(e) = state.file.write_all(&line).and_then(|()| state.file.sync_data()) {
+        // Opened for each acknowledgement, not held: a file held open for writing would keep an
+        // operator from remounting the queue's filesystem read-only.
+        let written = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .and_then(|mut file| file.write_all(&line).and_then(|()| file.sync_data()));
+        if let Err(e) = written {
             state.torn = true;
             return Err(e);
         }
