@@ -3,6 +3,7 @@
 //! charts), the metric names an expression reads, in order (for the rescoring focus), and the
 //! replacement of a recording rule's output by its expression (for the evaluation).
 
+use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::{self, Expr, ParenExpr, VectorSelector};
 
 /// The expression parsed, or the parser's error.
@@ -23,6 +24,54 @@ pub fn split_threshold(expr: &str) -> (String, Option<f64>) {
         }
         _ => whole,
     }
+}
+
+/// What a rule compares its series with: a number, or another series (a patient's own alarm
+/// limit: `spo2 < on (patient) spo2_alarm_low`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Limit {
+    /// `<expr> <comparison> <number>`.
+    Number(f64),
+    /// `<expr> <comparison> <expr>`: the right side's expression.
+    Series(String),
+}
+
+/// Split a comparison at the top of `expr` into the expression to chart and what it is compared
+/// with ([`split_threshold`], and a right side that is itself a series); anything else is
+/// returned whole with no limit.
+pub fn split_comparison(expr: &str) -> (String, Option<Limit>) {
+    let whole = (expr.trim().to_string(), None);
+    let Ok(Expr::Binary(b)) = parse(expr) else { return whole };
+    let returns_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
+    if !b.op.is_comparison_operator() || returns_bool {
+        return whole;
+    }
+    match (&*b.lhs, &*b.rhs) {
+        (_, Expr::NumberLiteral(n)) if n.val.is_finite() => (b.lhs.to_string(), Some(Limit::Number(n.val))),
+        (Expr::NumberLiteral(_), _) | (_, Expr::NumberLiteral(_)) => whole,
+        (lhs, rhs) => (lhs.to_string(), Some(Limit::Series(rhs.to_string()))),
+    }
+}
+
+/// `expr` with `labels` (name, value) required of every series it selects, where a selector does
+/// not already ask for that label: one entity's share of a rule's expression. An expression that
+/// does not parse is returned as it is.
+pub fn restricted(expr: &str, labels: &[(&str, &str)]) -> String {
+    let Ok(mut ast) = parse(expr) else { return expr.to_owned() };
+    let _ = walk(&mut ast, &mut |e| {
+        let vs = match e {
+            Expr::VectorSelector(vs) => vs,
+            Expr::MatrixSelector(m) => &mut m.vs,
+            _ => return Ok(false),
+        };
+        for (name, value) in labels {
+            if !vs.matchers.matchers.iter().any(|m| m.name == *name) {
+                vs.matchers.matchers.push(Matcher::new(MatchOp::Equal, name, value));
+            }
+        }
+        Ok(true)
+    });
+    ast.to_string()
 }
 
 /// The metric names an expression selects, in the order they appear, each once.
@@ -150,6 +199,35 @@ pub fn expression_from_generator_url(url: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_expression_restricted_to_one_patient_selects_only_their_series() {
+        let one = [("patient", "p00003"), ("ward", "icu-1")];
+        let r = restricted("wardwatch_patient_spo2_ratio", &one);
+        assert_eq!(metric_names(&r), ["wardwatch_patient_spo2_ratio"]);
+        assert!(r.contains("patient=\"p00003\"") && r.contains("ward=\"icu-1\""), "{r}");
+        let r = restricted("avg_over_time(hr{ward=\"icu-2\"}[10m]) - avg_over_time(hr[1h] offset 2h)", &one);
+        assert_eq!(r.matches("patient=\"p00003\"").count(), 2, "every selector: {r}");
+        assert!(
+            r.contains("ward=\"icu-2\"") && r.matches("ward=\"icu-1\"").count() == 1,
+            "its own matcher stands: {r}"
+        );
+        assert!(parse(&r).is_ok(), "{r}");
+        assert_eq!(restricted("not promql ((", &one), "not promql ((");
+    }
+
+    #[test]
+    fn a_comparison_with_a_series_splits_into_the_series_and_its_limit() {
+        let rule =
+            "wardwatch_patient_spo2_ratio < on (department, ward, bed, patient) wardwatch_patient_spo2_alarm_low_ratio";
+        let (chart, limit) = split_comparison(rule);
+        assert_eq!(chart, "wardwatch_patient_spo2_ratio");
+        assert_eq!(limit, Some(Limit::Series("wardwatch_patient_spo2_alarm_low_ratio".into())));
+        assert_eq!(split_comparison("spo2 < 90"), ("spo2".into(), Some(Limit::Number(90.0))));
+        for e in ["x > bool y", "x and y", "3 < x", "up"] {
+            assert_eq!(split_comparison(e), (e.to_string(), None), "{e}");
+        }
+    }
 
     #[test]
     fn a_comparison_with_a_number_splits_into_the_series_and_its_threshold() {

@@ -62,7 +62,8 @@ pub struct EmailChannel {
 
 impl EmailChannel {
     /// The chart for `n`: the last hour of the first alert's expression (from its `generatorURL`;
-    /// a `<series> <op> <number>` rule charts the series and marks the number), fetched within the
+    /// a `<series> <op> <number>` rule charts the series and marks the number, a `<series> <op>
+    /// <series>` one charts both: the reading and the patient's own limit), fetched within the
     /// history client's timeout — the alerting entity's own series only ([`own_series`]). Nothing
     /// without history or expression; a failure is reported in the email, never an obstacle to
     /// sending it.
@@ -70,11 +71,34 @@ impl EmailChannel {
         let Some(history) = &self.history else { return ChartPart::None };
         let Some(alert) = n.alerts.first() else { return ChartPart::None };
         let Some(expr) = history::expression_from_generator_url(&alert.generator_url) else { return ChartPart::None };
-        let (query, threshold) = history::split_threshold(&expr);
+        let (query, limit) = crate::promql::split_comparison(&expr);
         let end = chrono::Utc::now();
-        let fetch = history.fetch(&query, end, CHART_WINDOW, CHART_STEP);
-        let fetched = tokio::time::timeout(history.timeout(), fetch).await;
-        let reason = match fetched.map(|r| r.map(|series| own_series(series, &alert.labels))) {
+        let (threshold, limit_query) = match limit {
+            Some(crate::promql::Limit::Number(n)) => (Some(n), None),
+            Some(crate::promql::Limit::Series(q)) => (None, Some(q)),
+            None => (None, None),
+        };
+        // Asked of Prometheus for this entity alone: a rule's expression selects every patient,
+        // and a fetch keeps only the first series it returns.
+        let identity: Vec<(&str, &str)> =
+            IDENTITY.iter().filter_map(|k| alert.labels.get(*k).map(|v| (*k, v.as_str()))).collect();
+        let own = crate::promql::restricted(&query, &identity);
+        let limit_query = limit_query.map(|q| crate::promql::restricted(&q, &identity));
+        let fetch = async {
+            let mut series = own_series(history.fetch(&own, end, CHART_WINDOW, CHART_STEP).await?, &alert.labels);
+            if series.is_empty() {
+                // The series carry fewer labels than the alert (an aggregate): ask for them all.
+                series = own_series(history.fetch(&query, end, CHART_WINDOW, CHART_STEP).await?, &alert.labels);
+            }
+            if let Some(q) = &limit_query {
+                // The patient's own limit, drawn beside the reading; the chart stands without it.
+                if let Ok(limits) = history.fetch(q, end, CHART_WINDOW, CHART_STEP).await {
+                    series.extend(own_series(limits, &alert.labels));
+                }
+            }
+            Ok::<_, history::HistoryError>(series)
+        };
+        let reason = match tokio::time::timeout(history.timeout(), fetch).await {
             Ok(Ok(series)) if series.iter().any(|s| !s.points.is_empty()) => {
                 let title = alert.labels.get("alertname").map_or("alert", String::as_str);
                 return ChartPart::Image(chart::render_png(title, &series, threshold, CHART_SIZE.0, CHART_SIZE.1));
