@@ -15,14 +15,9 @@ pub fn parse(expr: &str) -> Result<Expr, String> {
 /// anything else (no comparison at the top, a non-numeric right side, `bool`, an expression
 /// that does not parse) is returned whole with no threshold.
 pub fn split_threshold(expr: &str) -> (String, Option<f64>) {
-    let whole = (expr.trim().to_string(), None);
-    let Ok(Expr::Binary(b)) = parse(expr) else { return whole };
-    let returns_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
-    match (*b.rhs, returns_bool) {
-        (Expr::NumberLiteral(n), false) if b.op.is_comparison_operator() && n.val.is_finite() => {
-            (b.lhs.to_string(), Some(n.val))
-        }
-        _ => whole,
+    match split_comparison(expr) {
+        (chart, Some(Limit::Number(n))) => (chart, Some(n)),
+        _ => (expr.trim().to_string(), None),
     }
 }
 

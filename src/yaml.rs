@@ -53,14 +53,22 @@ where
     D: serde::Deserializer<'de>,
     T: TryFrom<String, Error = String>,
 {
-    struct Text<T>(std::marker::PhantomData<T>);
-    impl<T: TryFrom<String, Error = String>> serde::de::Visitor<'_> for Text<T> {
+    parsed_text(d, |text| T::try_from(text.to_owned()))
+}
+
+/// [`from_text`] with the reading given: `parse` takes the text and says why it is wrong.
+pub fn parsed_text<'de, D, T>(d: D, parse: impl Fn(&str) -> Result<T, String>) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct Text<F>(F);
+    impl<T, F: Fn(&str) -> Result<T, String>> serde::de::Visitor<'_> for Text<F> {
         type Value = T;
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("a string")
         }
         fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
-            T::try_from(v.to_owned()).map_err(E::custom)
+            (self.0)(v).map_err(E::custom)
         }
         fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<T, E> {
             self.visit_str(&v.to_string())
@@ -72,7 +80,7 @@ where
             self.visit_str(&v.to_string())
         }
     }
-    d.deserialize_any(Text(std::marker::PhantomData))
+    d.deserialize_any(Text(parse))
 }
 
 /// What every value written as text shares, for a type with a `text: String` field and a

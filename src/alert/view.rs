@@ -7,7 +7,7 @@
 //! UTC, its labels and its links. Every link is absolute, built from the site's addresses.
 
 use crate::alert::decision::Decision;
-use crate::alert::links::{self, Dashboard};
+use crate::alert::links;
 use crate::alert::notification::{Notification, Scoring};
 use crate::alert::payload::{Alert, LabelSet, Status};
 use chrono::{DateTime, Utc};
@@ -110,7 +110,8 @@ pub struct Place {
 const OTHER_ENTITIES: [&str; 5] = ["device", "link", "node", "namespace", "instance"];
 
 impl Place {
-    fn of(get: impl Fn(&str) -> Option<String>) -> Self {
+    /// Where the labels `get` returns place it.
+    pub fn of(get: impl Fn(&str) -> Option<String>) -> Self {
         let other = OTHER_ENTITIES.iter().find_map(|k| get(k).map(|v| (k.to_string(), v)));
         Self { ward: get("ward"), bed: get("bed"), patient: get("patient"), other }
     }
@@ -233,7 +234,8 @@ pub struct View {
 impl View {
     /// The message for `n` at `site`.
     pub fn of(n: &Notification, site: &Site) -> Self {
-        let primary = n.alerts.iter().find(|a| a.status == n.status).or(n.alerts.first());
+        let first = n.alerts.iter().position(|a| a.status == n.status).or((!n.alerts.is_empty()).then_some(0));
+        let primary = first.map(|i| &n.alerts[i]);
         let label = |key: &str| -> Option<String> {
             primary
                 .and_then(|a| a.labels.get(key))
@@ -245,7 +247,6 @@ impl View {
             .or_else(|| links::base_url(Some(&n.external_url)))
             .map(str::to_owned);
         let alerts: Vec<AlertView> = n.alerts.iter().map(|a| alert_view(a, n, site, alertmanager.as_deref())).collect();
-        let first = primary.map(|p| n.alerts.iter().position(|a| std::ptr::eq(a, p)).unwrap_or(0));
         let first = first.and_then(|i| alerts.get(i));
         Self {
             id: n.id.clone(),
@@ -425,11 +426,7 @@ fn grafana_link(a: &Alert, n: &Notification, site: &Site) -> Option<Link> {
         })
         .collect();
     let (dashboard, url) = links::dashboard_url(base, &labels, &format!("&from={from}&to={to}"))?;
-    let title = match dashboard {
-        Dashboard::Patient => Dashboard::Patient.title(),
-        Dashboard::Ward => Dashboard::Ward.title(),
-    };
-    Some(Link { title, url })
+    Some(Link { title: dashboard.title(), url })
 }
 
 /// The verdict in plain words: the headline by decision, the evidence the rescoring found.

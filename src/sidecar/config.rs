@@ -149,28 +149,17 @@ impl Default for AcknowledgeSection {
 
 /// An IP:port address, refused where it stands when it does not read as one.
 fn socket_address<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
-    struct Address(SocketAddr);
-    impl TryFrom<String> for Address {
-        type Error = String;
-        fn try_from(text: String) -> Result<Self, String> {
-            let not = || format!("`{text}` is not an IP:port address like 0.0.0.0:10465");
-            text.trim().parse().map(Address).map_err(|_| not())
-        }
-    }
-    crate::yaml::from_text::<D, Address>(d).map(|a| a.0)
+    crate::yaml::parsed_text(d, |text| {
+        text.trim().parse().map_err(|_| format!("`{text}` is not an IP:port address like 0.0.0.0:10465"))
+    })
 }
 
 /// A time zone of the IANA database, refused where it stands when it is not one.
 fn time_zone<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
-    struct Zone(Tz);
-    impl TryFrom<String> for Zone {
-        type Error = String;
-        fn try_from(text: String) -> Result<Self, String> {
-            let not = || format!("`{text}` is not a time zone of the IANA database, like Europe/London or UTC");
-            text.trim().parse().map(Zone).map_err(|_| not())
-        }
-    }
-    crate::yaml::from_text::<D, Zone>(d).map(|z| z.0)
+    crate::yaml::parsed_text(d, |text| {
+        let not = || format!("`{text}` is not a time zone of the IANA database, like Europe/London or UTC");
+        text.trim().parse().map_err(|_| not())
+    })
 }
 
 fn time_zone_name<S: Serializer>(tz: &Tz, s: S) -> Result<S::Ok, S::Error> {

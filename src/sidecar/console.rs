@@ -7,7 +7,7 @@
 
 use super::acknowledge::Ack;
 use super::Sidecar;
-use crate::alert::view::{html_escape, Moment};
+use crate::alert::view::{html_escape, Moment, Place};
 use crate::rescore::audit::AuditEntry;
 use axum::extract::{Query, State};
 use axum::http::header;
@@ -91,12 +91,7 @@ fn render(
     let shown: Vec<&AuditEntry> = entries.iter().rev().filter(|e| filter.keeps(e)).take(MAX_ROWS).collect();
     for e in &shown {
         let label = |k: &str| e.labels.get(k).map_or("", String::as_str);
-        let who: Vec<String> =
-            [("patient", "patient"), ("bed", "bed"), ("ward", "ward"), ("node", "node"), ("link", "link")]
-                .iter()
-                .filter(|(k, _)| !label(k).is_empty())
-                .map(|(k, name)| format!("{name} {}", label(k)))
-                .collect();
+        let who = Place::of(|k| e.labels.get(k).filter(|v| !v.is_empty()).cloned()).who();
         let decision = e.decision.map_or("unscored", |d| d.as_str());
         let colour = match decision {
             "escalate" => "#b00020",
@@ -117,7 +112,7 @@ fn render(
             html_escape(&clock(e.decided_at).both()),
             html_escape(&e.alertname),
             html_escape(label("severity")),
-            html_escape(&who.join(", ")),
+            html_escape(&who),
             html_escape(&reasons.join("; ")),
         ));
     }
