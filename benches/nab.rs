@@ -7,10 +7,10 @@
 use std::path::Path;
 use std::time::Instant;
 
+use wardwatch::eval::nab::corpus::{self, LabelledSeries};
+use wardwatch::eval::nab::eval::{evaluate_corpus, evaluate_nab};
+use wardwatch::eval::nab::{normalized_score, CostMatrix, Sweeper};
 use wardwatch::ml::detect::{score_series, DetectorConfig, THRESHOLD};
-use wardwatch::ml::nab::corpus::{self, LabelledSeries};
-use wardwatch::ml::nab::eval::{evaluate_corpus, evaluate_nab};
-use wardwatch::ml::nab::{normalized_score, CostMatrix, Sweeper};
 
 const HISTORIES: [usize; 3] = [500, 1000, 2000];
 const REFRACTORIES: [usize; 3] = [50, 150, 300];

@@ -14,12 +14,13 @@
 //!   dispatcher.
 //! - [`notify`]: delivery channels (email, Slack, file) and retry decisions.
 //! - [`monitor`]: a bedside monitor in software: beats, rates, signal quality, rhythm features.
-//! - [`ml`]: anomaly detection: isolation forest, a streaming detector, NAB scoring.
+//! - [`ml`]: anomaly detection: an isolation forest and a streaming detector.
 //! - [`plotting`]: the font every chart's text is drawn with.
 //! - [`rescore`]: the sidecar's rescoring of alerts: history, features, score, decision, audit,
 //!   and the model file it scores with.
-//! - [`eval`]: the lab — the simulated evaluation, real ICU alarms, training on the simulator.
-//!   Nothing the sidecar or the exporter runs depends on it.
+//! - [`eval`]: the lab — the simulated evaluation, real ICU alarms, the NAB benchmark, training on
+//!   the simulator. Nothing the sidecar or the exporter runs depends on it.
+//! - [`tools`]: the binary's subcommands over files (`model fit|score` on CSV, `detect`).
 //! - [`group_commit`]: concurrent writers sharing one fsync.
 //! - [`logging`]: logfmt or JSON log lines on stderr for both binaries.
 //! - [`shutdown`]: the signals the servers stop on.
@@ -48,5 +49,6 @@ pub mod rescore;
 pub mod shutdown;
 pub mod sidecar;
 pub mod sim;
+pub mod tools;
 pub mod wfdb;
 pub mod yaml;

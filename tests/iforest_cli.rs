@@ -70,7 +70,7 @@ fn fit_then_score_writes_one_score_per_row_with_outliers_lowest() {
     let flat = |rows: &[Vec<f64>]| rows.iter().flatten().map(|&v| v as f32).collect::<Vec<f32>>();
     let forest = IsolationForest::fit_named(names, &flat(&fx.train), &Params { seed: 3, ..Params::default() }).unwrap();
     assert_eq!(scores, forest.score_batch(&flat(&fx.test)).unwrap());
-    assert_eq!(IsolationForest::load(&model).unwrap().version(), forest.version());
+    assert_eq!(wardwatch::tools::csv::load_forest(&model).unwrap().version(), forest.version());
 }
 
 #[test]

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use wardwatch::eval::nab::eval::evaluate_nab;
 use wardwatch::ml::detect::THRESHOLD;
-use wardwatch::ml::nab::eval::evaluate_nab;
 
 /// NAB's data lies outside the repository, beside the checkout (`../shared/data/nab`).
 fn nab_dir() -> Option<PathBuf> {

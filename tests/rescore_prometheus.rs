@@ -13,10 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use wardwatch::alert::payload::{Alert, Status};
 use wardwatch::prometheus::PrometheusSource;
-use wardwatch::rescore::engine::{load_model, AlertOutcome, Rescorer};
+use wardwatch::rescore::engine::{AlertOutcome, Rescorer};
 use wardwatch::rescore::history::{HistoryRequest, HistorySource, InMemorySource, Naming};
 use wardwatch::rescore::policy::{Decision, Policy};
 use wardwatch::rescore::targets::{Targets, TargetsConfig};
+use wardwatch::sidecar::assemble::load_model;
 
 const SCENARIO: &str = "events:
   - {at: 2h, kind: spo2_probe_off, target: p00003, duration: 90s}

@@ -132,12 +132,12 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Model { command: ModelCommand::Fit { csv, out: model, seed } }) => {
-            wardwatch::ml::iforest::fit_csv(&csv, &model, seed)
+            wardwatch::tools::csv::fit_csv(&csv, &model, seed)
         }
         Some(Command::Model { command: ModelCommand::Score { model, csv } }) => {
-            wardwatch::ml::iforest::score_csv(&model, &csv, &mut out)
+            wardwatch::tools::csv::score_csv(&model, &csv, &mut out)
         }
-        Some(Command::Detect { csv }) => wardwatch::ml::detect::detect_csv(&csv, &mut out),
+        Some(Command::Detect { csv }) => wardwatch::tools::detect::detect_csv(&csv, &mut out),
         Some(Command::EvalAlarms { dir, folds, tune, params, features, plots }) => {
             let params = match params {
                 Some(path) => {

@@ -8,7 +8,7 @@
 //! ([`scoring`], [`truth`]). The anomaly models are trained on a seed outside the evaluated ones.
 //!
 //! [`alarms`] evaluates real ICU alarms (the PhysioNet/CinC Challenge 2015) through the same
-//! rescoring.
+//! rescoring; [`nab`] scores the streaming detector on the Numenta Anomaly Benchmark.
 
 pub mod alarm_plot;
 pub mod alarms;
@@ -16,6 +16,7 @@ pub mod alerting;
 pub mod delays;
 pub mod events;
 pub mod firings;
+pub mod nab;
 pub mod prometheus;
 mod recording;
 pub mod report;

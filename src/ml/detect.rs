@@ -15,10 +15,6 @@
 //! corpus; see docs/anomaly-detection.md, "Anomaly detection on real data (NAB)".
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufWriter, Write};
-use std::path::{Path, PathBuf};
-
-use crate::ml::nab::corpus::{parse_row, CorpusError};
 
 /// The one threshold for every series: `anomaly_score >= THRESHOLD` is an anomaly. With a
 /// 1,000-row history, 1 − 1/1000 means "beyond the range of the last 1,000 rows" (such a value
@@ -26,22 +22,6 @@ use crate::ml::nab::corpus::{parse_row, CorpusError};
 /// Chosen over NAB's AWS files (standard profile) together with the history and refractory
 /// period; see docs/anomaly-detection.md.
 pub const THRESHOLD: f64 = 0.9990;
-
-/// Errors from `detect`.
-#[derive(Debug, thiserror::Error)]
-pub enum DetectError {
-    /// Reading the input or writing the output failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The input file, or `<output>`.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The input is not NAB's `timestamp,value` CSV.
-    #[error(transparent)]
-    Parse(#[from] CorpusError),
-}
 
 /// The detector's parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -149,44 +129,6 @@ pub fn score_series(values: &[f64], config: DetectorConfig) -> Vec<Scored> {
     values.iter().map(|&v| detector.update(v)).collect()
 }
 
-/// `wardwatch-sidecar detect`: read NAB's `timestamp,value`, write
-/// `timestamp,value,anomaly_score,is_anomaly`, each row scored on itself and earlier rows only.
-pub fn detect_csv(csv: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
-    Ok(detect_stream(csv, out)?)
-}
-
-fn detect_stream(csv: &Path, out: &mut dyn Write) -> Result<(), DetectError> {
-    let input_error = |source| DetectError::Io { path: csv.to_path_buf(), source };
-    let output_error = |source| DetectError::Io { path: PathBuf::from("<output>"), source };
-    let file = std::fs::File::open(csv).map_err(input_error)?;
-    let mut out = BufWriter::new(out);
-    let mut detector = Detector::default();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(input_error)?;
-        if i == 0 {
-            let header: Vec<&str> = line.trim().split(',').map(str::trim).collect();
-            if header != ["timestamp", "value"] {
-                return Err(CorpusError::Parse {
-                    path: csv.to_path_buf(),
-                    line: 1,
-                    reason: format!("expected the header 'timestamp,value', got {line:?}"),
-                }
-                .into());
-            }
-            writeln!(out, "timestamp,value,anomaly_score,is_anomaly").map_err(output_error)?;
-            continue;
-        }
-        if line.trim().is_empty() {
-            continue;
-        }
-        let row = parse_row(csv, i + 1, &line)?;
-        let scored = detector.update(row.value);
-        writeln!(out, "{},{},{},{}", row.timestamp_text, row.value, scored.anomaly_score, u8::from(scored.is_anomaly))
-            .map_err(output_error)?;
-    }
-    out.flush().map_err(output_error)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,14 +190,5 @@ mod tests {
         values.push(45.0);
         let scored = score_series(&values, config);
         assert!(scored[301].is_anomaly, "50 left the 100-row history long ago");
-    }
-
-    #[test]
-    fn detect_csv_rejects_missing_header_naming_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.csv");
-        std::fs::write(&path, "2014-01-01 00:00:00,1\n").unwrap();
-        let err = detect_csv(&path, &mut Vec::new()).unwrap_err().to_string();
-        assert!(err.contains("s.csv:1: expected the header"), "{err}");
     }
 }

@@ -1,9 +1,8 @@
-//! Unsupervised anomaly detection, independent of the sidecar.
+//! Unsupervised anomaly detection, independent of the sidecar and of files.
 //!
 //! - [`iforest`]: an isolation forest with scikit-learn's semantics, built for speed.
-//! - [`detect`]: a causal streaming detector for single metric series (NAB's `timestamp,value`).
-//! - [`nab`]: a port of the Numenta Anomaly Benchmark's scorer.
+//! - [`detect`]: a causal streaming detector for single metric series (NAB's `timestamp,value`);
+//!   the NAB benchmark that scores it is in the lab (`crate::eval::nab`).
 
 pub mod detect;
 pub mod iforest;
-pub mod nab;

@@ -6,7 +6,6 @@ use crate::address::HttpUrl;
 use crate::duration::Span;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// How alerts are rescored, as written in YAML. Every field has a default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,33 +59,6 @@ impl Default for RescoringSection {
     }
 }
 
-/// The validated section.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RescoringSettings {
-    /// Rescoring on.
-    pub enabled: bool,
-    /// Where history comes from, if anywhere.
-    pub prometheus_url: Option<String>,
-    /// Window length.
-    pub lookback: Duration,
-    /// Window step.
-    pub step: Duration,
-    /// Bound on one request.
-    pub request_timeout: Duration,
-    /// Bound on one alert.
-    pub budget: Duration,
-    /// Audit log path.
-    pub audit_log: PathBuf,
-    /// Channels a downgraded alert goes to at once.
-    pub downgraded_channels: Vec<String>,
-    /// Decision policy.
-    pub policy: Policy,
-    /// Targets.
-    pub targets: TargetsConfig,
-    /// The model file (`None`: the shipped one).
-    pub model: Option<PathBuf>,
-}
-
 /// Where the audit log goes when the configuration names no file: inside the queue directory.
 pub fn default_audit_log(queue_dir: &std::path::Path) -> PathBuf {
     queue_dir.join("audit").join("decisions.jsonl")
@@ -101,9 +73,10 @@ fn span(text: &str) -> Span {
 }
 
 impl RescoringSection {
-    /// Validate without I/O; `fallback_url` is `links.prometheus_url`, `queue_dir` the queue's
-    /// directory (the audit log's default home).
-    pub fn check(&self, fallback_url: Option<&HttpUrl>, queue_dir: &std::path::Path) -> Check<RescoringSettings> {
+    /// Validate without I/O and fill the defaults that depend on other sections: the Prometheus
+    /// URL falls back to `fallback_url` (`links.prometheus_url`), the audit log to its place in
+    /// `queue_dir`, the targets to the repository's.
+    pub fn check(&self, fallback_url: Option<&HttpUrl>, queue_dir: &std::path::Path) -> Check<RescoringSection> {
         let (lookback, step) = (self.lookback.get(), self.step.get());
         if lookback / 11_000 > step {
             // Prometheus refuses range queries of more than 11,000 points per series.
@@ -120,18 +93,11 @@ impl RescoringSection {
         self.policy.validate().map_err(|e| (format!("rescoring.policy.{}", e.field), e.reason))?;
         let targets = self.targets.clone().unwrap_or_default();
         Targets::new(&targets).map_err(|e| ("rescoring.targets".to_string(), e.to_string()))?;
-        Ok(RescoringSettings {
-            enabled: self.enabled,
-            prometheus_url: prometheus_url.map(|u| u.as_str().to_owned()),
-            lookback,
-            step,
-            request_timeout: self.request_timeout.get(),
-            budget: self.budget.get(),
-            audit_log: self.audit_log.clone().unwrap_or_else(|| default_audit_log(queue_dir)),
-            downgraded_channels: self.downgraded_channels.clone(),
-            policy: self.policy.clone(),
-            targets,
-            model: self.model.clone(),
+        Ok(RescoringSection {
+            prometheus_url: prometheus_url.cloned(),
+            audit_log: Some(self.audit_log.clone().unwrap_or_else(|| default_audit_log(queue_dir))),
+            targets: Some(targets),
+            ..self.clone()
         })
     }
 }
@@ -144,10 +110,11 @@ mod tests {
     fn defaults_validate_and_fall_back_to_the_links_url() {
         let links: HttpUrl = "http://p:9090".parse().unwrap();
         let s = RescoringSection::default().check(Some(&links), std::path::Path::new("q")).unwrap();
-        assert_eq!(s.audit_log, std::path::Path::new("q/audit/decisions.jsonl"), "beside the queue by default");
-        assert_eq!(s.prometheus_url.as_deref(), Some("http://p:9090"));
-        assert_eq!(s.lookback, Duration::from_secs(7200));
-        assert_eq!(s.step, Duration::from_secs(5));
+        assert_eq!(s.audit_log.as_deref(), Some(std::path::Path::new("q/audit/decisions.jsonl")), "beside the queue");
+        assert_eq!(s.prometheus_url.as_ref().map(HttpUrl::as_str), Some("http://p:9090"));
+        assert_eq!(s.targets, Some(TargetsConfig::default()));
+        assert_eq!(s.lookback.get(), std::time::Duration::from_secs(7200));
+        assert_eq!(s.step.get(), std::time::Duration::from_secs(5));
     }
 
     #[test]

@@ -73,14 +73,6 @@ fn known_features() -> &'static [Vec<String>] {
     NAMES.get_or_init(|| super::score::EntityKind::ALL.iter().map(|k| super::score::feature_names(*k)).collect())
 }
 
-/// The model the sidecar scores with: the model file at `path`, or the shipped one.
-pub fn load_model(path: Option<&std::path::Path>) -> anyhow::Result<Arc<dyn Model>> {
-    Ok(Arc::new(match path {
-        Some(path) => super::model_file::load(path)?,
-        None => super::model_file::shipped(),
-    }))
-}
-
 /// Why an alert went out unscored (the `reason` label of the failures metric).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {

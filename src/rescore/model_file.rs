@@ -17,7 +17,6 @@ use super::score::{EntityKind, Scorer, SCORE_VERSION};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// The format this build reads and writes.
 pub const FORMAT: u32 = 1;
@@ -156,12 +155,6 @@ pub fn scorer_from_text(text: &str) -> Result<Scorer, String> {
     Ok(ModelFile::parse(text)?.scorer(text))
 }
 
-/// A scorer from the model file at `path`; the error names the file and the reason.
-pub fn load(path: &Path) -> anyhow::Result<Scorer> {
-    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    scorer_from_text(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
-}
-
 /// The shipped default model's scorer.
 pub fn shipped() -> Scorer {
     // The shipped file is checked by this module's tests and by the test that regenerates it.
@@ -218,11 +211,7 @@ mod tests {
         assert!(ModelFile::parse("{\"format\": 2, \"trees\": []}")
             .unwrap_err()
             .starts_with("format 2 (this build reads format 1)"));
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("m.json");
-        std::fs::write(&path, "[]").unwrap();
-        let e = load(&path).unwrap_err().to_string();
-        assert!(e.starts_with(&path.display().to_string()) && e.contains("not a model file"), "{e}");
+        assert!(scorer_from_text("[]").unwrap_err().contains("not a model file"));
     }
 
     #[test]

@@ -9,14 +9,16 @@ use super::config::{ConfigError, ResolvedSecrets, Validated};
 use super::queue::{Queue, QueueError};
 use super::rescoring::Rescoring;
 use super::{RouteFn, Settings, Sidecar};
+use crate::address::HttpUrl;
 use crate::notify::channel::{Channel, EmailChannel, SlackChannel};
 use crate::notify::email::{EmailError, EmailSender};
 use crate::notify::file::FileChannel;
 use crate::notify::retry::Backoff;
 use crate::notify::slack::{SlackError, SlackSender};
 use crate::prometheus::{PrometheusHistory, PrometheusSource};
-use crate::rescore::config::RescoringSettings;
-use crate::rescore::engine::{load_model, Model, Rescorer};
+use crate::rescore::config::RescoringSection;
+use crate::rescore::engine::{Model, Rescorer};
+use crate::rescore::model_file;
 use crate::rescore::targets::Targets;
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,7 +80,7 @@ pub async fn assemble(cfg: Validated) -> Result<Arc<Sidecar>, AssembleError> {
     if let Some(config) = cfg.email_config(&secrets) {
         let sender = EmailSender::new(config.clone())?;
         // The Prometheus the sidecar reads (rescoring.prometheus_url, else links.prometheus_url).
-        let history = history_client(cfg.rescoring.prometheus_url.as_deref());
+        let history = history_client(cfg.rescoring.prometheus_url.as_ref().map(HttpUrl::as_str));
         channels.push(Arc::new(EmailChannel { sender, config, links: cfg.site(), history }));
     }
     if let Some(config) = cfg.slack_config(&secrets) {
@@ -137,39 +139,49 @@ fn acknowledger(cfg: &Validated) -> std::io::Result<Option<Acknowledger>> {
 /// Build the rescoring step with `model` (`None` when rescoring is disabled). Nothing here
 /// stops the sidecar: without Prometheus or the audit log, alerts still go out, unscored or
 /// unaudited, and the log says why.
-fn rescoring(cfg: &RescoringSettings, model: Option<Arc<dyn Model>>) -> Rescoring {
+fn rescoring(cfg: &RescoringSection, model: Option<Arc<dyn Model>>) -> Rescoring {
     let Some(model) = model else {
         return Rescoring::disabled("rescoring is disabled in the configuration");
     };
-    let audit = match AuditLog::open(&cfg.audit_log) {
+    // The checked configuration always names the audit log (by default beside the queue).
+    let path = cfg.audit_log.clone().unwrap_or_default();
+    let audit = match AuditLog::open(&path) {
         Ok(log) => Some(Arc::new(log)),
         Err(e) => {
-            tracing::error!(path = %cfg.audit_log.display(), error = %e, "cannot open the audit log; decisions are only logged");
+            tracing::error!(path = %path.display(), error = %e, "cannot open the audit log; decisions are only logged");
             None
         }
     };
     let rescorer = build_rescorer(cfg, model);
     match &rescorer {
         Ok(r) => {
-            tracing::info!(model = %r.model.version(), prometheus = ?cfg.prometheus_url, audit_log = %cfg.audit_log.display(), "rescoring ready")
+            tracing::info!(model = %r.model.version(), prometheus = ?cfg.prometheus_url.as_ref().map(HttpUrl::as_str), audit_log = %path.display(), "rescoring ready")
         }
         Err(why) => tracing::warn!(reason = %why, "alerts will go out unscored"),
     }
     Rescoring { rescorer, audit, downgraded_channels: cfg.downgraded_channels.clone() }
 }
 
-fn build_rescorer(cfg: &RescoringSettings, model: Arc<dyn Model>) -> Result<Rescorer, String> {
-    let url =
-        cfg.prometheus_url.as_deref().ok_or("no Prometheus to read history from (set rescoring.prometheus_url)")?;
-    let history = PrometheusSource::new(url, cfg.request_timeout).map_err(|e| e.to_string())?;
-    let targets = Targets::new(&cfg.targets).map_err(|e| e.to_string())?;
+fn build_rescorer(cfg: &RescoringSection, model: Arc<dyn Model>) -> Result<Rescorer, String> {
+    let url = cfg.prometheus_url.as_ref().ok_or("no Prometheus to read history from (set rescoring.prometheus_url)")?;
+    let history = PrometheusSource::new(url.as_str(), cfg.request_timeout.get()).map_err(|e| e.to_string())?;
+    let targets = Targets::new(&cfg.targets.clone().unwrap_or_default()).map_err(|e| e.to_string())?;
     Ok(Rescorer {
         history: Arc::new(history),
         targets,
         model,
         policy: cfg.policy.clone(),
-        lookback: cfg.lookback,
-        step: cfg.step,
-        budget: cfg.budget,
+        lookback: cfg.lookback.get(),
+        step: cfg.step.get(),
+        budget: cfg.budget.get(),
     })
+}
+
+/// The model the sidecar scores with: the model file at `path`, or the shipped one. The error
+/// names the file and the reason.
+pub fn load_model(path: Option<&std::path::Path>) -> anyhow::Result<Arc<dyn Model>> {
+    let Some(path) = path else { return Ok(Arc::new(model_file::shipped())) };
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let scorer = model_file::scorer_from_text(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(Arc::new(scorer))
 }

@@ -673,7 +673,7 @@ pub struct Validated {
     /// Backoff of failed deliveries.
     pub retry: RetrySection,
     /// Rescoring.
-    pub rescoring: crate::rescore::config::RescoringSettings,
+    pub rescoring: crate::rescore::config::RescoringSection,
     /// Acknowledge links.
     pub acknowledge: AcknowledgeSection,
 }

@@ -1,8 +1,6 @@
 //! The isolation forest's errors.
 
-use std::path::PathBuf;
-
-/// What can go wrong fitting, scoring, saving or loading an isolation forest.
+/// What can go wrong fitting, scoring, or reading a model file of an isolation forest.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -51,44 +49,4 @@ pub enum Error {
     /// JSON that does not parse as a model file.
     #[error("model JSON: {0}")]
     Json(#[from] serde_json::Error),
-    /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// An error about the contents of a named file.
-    #[error("{}: {source}", path.display())]
-    InFile {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong in it.
-        source: Box<Error>,
-    },
-    /// A CSV cell that is not a number, or a row of the wrong width.
-    #[error("{}:{line}: column {column} ('{name}'): {message}", path.display())]
-    Csv {
-        /// The file.
-        path: PathBuf,
-        /// Line, from 1 (the header is line 1).
-        line: usize,
-        /// Column, from 1.
-        column: usize,
-        /// The column's header name.
-        name: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// A CSV to score whose columns are not the model's features.
-    #[error("{}: header {found:?} does not match the model's features {expected:?}", path.display())]
-    HeaderMismatch {
-        /// The CSV.
-        path: PathBuf,
-        /// The CSV's header.
-        found: Vec<String>,
-        /// The model's feature names.
-        expected: Vec<String>,
-    },
 }

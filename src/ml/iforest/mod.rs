@@ -13,10 +13,10 @@
 //! One difference: scikit-learn 1.9 routes NaN down a random side; here a non-finite value is an
 //! error, because in the sidecar it means a broken feature, not a missing one.
 //!
-//! Layout: `tree` grows and walks one tree; `model_file` is the JSON model file; `csv` is the
-//! `wardwatch-sidecar model fit|score` commands; `error` is the module's [`Error`].
+//! Layout: `tree` grows and walks one tree; `model_file` is the JSON model file's text; `error` is
+//! the module's [`Error`]. Reading and writing files is the caller's (`crate::tools::csv` for the
+//! `wardwatch-sidecar model fit|score` commands).
 
-mod csv;
 mod error;
 mod model_file;
 mod tree;
@@ -27,7 +27,6 @@ use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 use tree::Node;
 
-pub use csv::{fit_csv, read_csv, score_csv, Table};
 pub use error::Error;
 
 /// The offset scikit-learn uses with `contamination="auto"` (`offset_ = -0.5`).
@@ -340,7 +339,8 @@ fn check_params(p: &Params) -> Result<(), Error> {
     Ok(())
 }
 
-fn check_feature_names(names: &[String]) -> Result<(), Error> {
+/// Check feature names: 1 to 65,535 of them, none empty, none twice.
+pub fn check_feature_names(names: &[String]) -> Result<(), Error> {
     if names.is_empty() || names.len() > u16::MAX as usize {
         return Err(Error::FeatureNames(format!("{} features; 1..={} are supported", names.len(), u16::MAX)));
     }

@@ -14,7 +14,6 @@
 use super::tree::{Node, Tree};
 use super::{check_feature_names, check_params, max_depth, Error, IsolationForest, Params};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 
 /// The `format` field.
 const FORMAT: &str = "wardwatch-isolation-forest";
@@ -99,17 +98,6 @@ impl IsolationForest {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self::assemble(file.params, file.feature_names, file.n_train_rows, file.subsample, trees))
-    }
-
-    /// Write the model file.
-    pub fn save(&self, path: &Path) -> Result<(), Error> {
-        std::fs::write(path, self.to_json()).map_err(|source| Error::Io { path: path.into(), source })
-    }
-
-    /// Read a model file written by [`Self::save`].
-    pub fn load(path: &Path) -> Result<Self, Error> {
-        let json = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.into(), source })?;
-        Self::from_json(&json).map_err(|e| Error::InFile { path: path.into(), source: Box::new(e) })
     }
 }
 

@@ -1,9 +1,68 @@
 //! `wardwatch-sidecar model fit|score`: an isolation forest from and onto CSV files whose first
-//! row names the features and whose other rows are numbers.
+//! row names the features and whose other rows are numbers, and its JSON model file on disk.
 
-use super::{Error, IsolationForest, Params};
+use crate::ml::iforest::{self, IsolationForest, Params};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// What can go wrong reading or writing the files of `model fit|score`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An error about the contents of a named file.
+    #[error("{}: {source}", path.display())]
+    InFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong in it.
+        source: iforest::Error,
+    },
+    /// A CSV cell that is not a number, or a row of the wrong width.
+    #[error("{}:{line}: column {column} ('{name}'): {message}", path.display())]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// Line, from 1 (the header is line 1).
+        line: usize,
+        /// Column, from 1.
+        column: usize,
+        /// The column's header name.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A CSV to score whose columns are not the model's features.
+    #[error("{}: header {found:?} does not match the model's features {expected:?}", path.display())]
+    HeaderMismatch {
+        /// The CSV.
+        path: PathBuf,
+        /// The CSV's header.
+        found: Vec<String>,
+        /// The model's feature names.
+        expected: Vec<String>,
+    },
+    /// An error of the model itself (fitting, scoring), not tied to a file.
+    #[error(transparent)]
+    Forest(#[from] iforest::Error),
+}
+
+/// Write `forest`'s model file ([`IsolationForest::to_json`]).
+pub fn save_forest(forest: &IsolationForest, path: &Path) -> Result<(), Error> {
+    std::fs::write(path, forest.to_json()).map_err(|source| Error::Io { path: path.into(), source })
+}
+
+/// Read a model file written by [`save_forest`].
+pub fn load_forest(path: &Path) -> Result<IsolationForest, Error> {
+    let json = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.into(), source })?;
+    IsolationForest::from_json(&json).map_err(|source| Error::InFile { path: path.into(), source })
+}
 
 /// A numeric CSV: its header and its values, row-major.
 #[derive(Clone, Debug, PartialEq)]
@@ -20,13 +79,15 @@ pub struct Table {
 /// a bad cell its line, column and column name.
 pub fn read_csv(path: &Path) -> Result<Table, Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.into(), source })?;
-    let in_file = |e: Error| Error::InFile { path: path.into(), source: Box::new(e) };
+    let in_file = |e: iforest::Error| Error::InFile { path: path.into(), source: e };
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
     let Some((_, header)) = lines.next() else {
-        return Err(in_file(Error::FeatureNames("the file is empty; expected a header row of feature names".into())));
+        return Err(in_file(iforest::Error::FeatureNames(
+            "the file is empty; expected a header row of feature names".into(),
+        )));
     };
     let names: Vec<String> = header.split(',').map(|n| n.trim().trim_matches('"').to_string()).collect();
-    super::check_feature_names(&names).map_err(in_file)?;
+    iforest::check_feature_names(&names).map_err(in_file)?;
     let mut values = Vec::new();
     let mut rows = 0;
     for (i, line) in lines {
@@ -63,15 +124,15 @@ pub fn fit_csv(csv: &Path, out: &Path, seed: u64) -> anyhow::Result<()> {
     let table = read_csv(csv)?;
     let params = Params { seed, ..Params::default() };
     let forest = IsolationForest::fit_named(table.names, &table.values, &params)
-        .map_err(|e| Error::InFile { path: csv.into(), source: Box::new(e) })?;
-    forest.save(out)?;
+        .map_err(|e| Error::InFile { path: csv.into(), source: e })?;
+    save_forest(&forest, out)?;
     Ok(())
 }
 
 /// `wardwatch-sidecar model score`: one `score_samples` value per CSV row, at full precision (the
 /// shortest decimal that reads back as the same `f64`).
 pub fn score_csv(model: &Path, csv: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
-    let forest = IsolationForest::load(model)?;
+    let forest = load_forest(model)?;
     let table = read_csv(csv)?;
     if table.names != forest.feature_names() {
         return Err(Error::HeaderMismatch {
@@ -140,5 +201,20 @@ mod tests {
         assert!(read_csv(&empty).unwrap_err().to_string().contains("empty.csv: feature names: the file is empty"));
         let dup = write(&dir, "dup.csv", "a,a\n1,2\n");
         assert!(read_csv(&dup).unwrap_err().to_string().contains("'a' appears twice"));
+    }
+
+    #[test]
+    fn a_model_file_round_trips_and_a_missing_or_corrupt_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows: Vec<f32> = (0..400).map(|i| ((i * 7919) % 101) as f32).collect();
+        let forest = IsolationForest::fit(&rows, 2, &Params { n_trees: 5, ..Params::default() }).unwrap();
+        let path = dir.path().join("model.json");
+        save_forest(&forest, &path).unwrap();
+        assert_eq!(load_forest(&path).unwrap().to_json(), forest.to_json());
+        let message = load_forest(&dir.path().join("missing.json")).unwrap_err().to_string();
+        assert!(message.contains("missing.json"), "{message}");
+        let corrupt = write(&dir, "corrupt.json", "{");
+        let message = load_forest(&corrupt).unwrap_err().to_string();
+        assert!(message.contains("corrupt.json: model JSON"), "{message}");
     }
 }

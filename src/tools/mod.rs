@@ -1,0 +1,6 @@
+//! The binary's subcommands over files: `model fit|score` (an isolation forest on CSV files) and
+//! `detect` (the streaming detector over a NAB CSV). Files are read and written here so that the
+//! models in [`crate::ml`] stay pure; nothing but the binary depends on this module.
+
+pub mod csv;
+pub mod detect;
