@@ -10,8 +10,23 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::hash::Hasher;
 
-/// The channels a notification can go to, as named in routes and in the queue.
-pub const CHANNEL_NAMES: [&str; 3] = ["email", "file", "slack"];
+/// The kinds of channel a notification can go to. A channel is named by its kind (`email`), or by
+/// its kind, a hyphen and a name of its own (`email-charge-nurse`), so one site can have several
+/// of a kind (two recipient lists, two Slack webhooks).
+pub const CHANNEL_KINDS: [&str; 3] = ["email", "file", "slack"];
+
+/// The kind of the channel called `name`, when `name` is a channel name: a kind, or a kind, `-`
+/// and one or more of `a-z`, `0-9`, `-`, `_`.
+pub fn channel_kind(name: &str) -> Option<&'static str> {
+    CHANNEL_KINDS.into_iter().find(|kind| match name.strip_prefix(kind) {
+        Some("") => true,
+        Some(rest) => rest.strip_prefix('-').is_some_and(|own| {
+            !own.is_empty()
+                && own.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        }),
+        None => false,
+    })
+}
 
 /// How the alert was scored: a verdict, or why it went out unscored (it always goes out).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -233,6 +248,17 @@ impl Notification {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_channel_is_named_by_its_kind_or_its_kind_and_a_name_of_its_own() {
+        assert_eq!(channel_kind("email"), Some("email"));
+        assert_eq!(channel_kind("email-charge-nurse"), Some("email"));
+        assert_eq!(channel_kind("slack-rapid_response-2"), Some("slack"));
+        assert_eq!(channel_kind("file"), Some("file"));
+        for bad in ["", "pager", "email-", "emailx", "email-Charge", "email charge", "Slack", "slack-ä"] {
+            assert_eq!(channel_kind(bad), None, "{bad:?}");
+        }
+    }
 
     fn payload() -> WebhookPayload {
         WebhookPayload::parse(crate::alert::payload::tests::SAMPLE.as_bytes()).unwrap()

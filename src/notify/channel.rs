@@ -25,10 +25,28 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A place notifications go.
 pub trait Channel: Send + Sync {
-    /// Name used in routes, queue state and metrics: `email`, `slack`, `file`.
-    fn name(&self) -> &'static str;
+    /// Name used in routes, queue state and metrics: its kind (`email`, `slack`, `file`), or
+    /// the name the configuration gives it ([`Named`]).
+    fn name(&self) -> &str;
     /// One delivery attempt.
     fn deliver<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Outcome>;
+}
+
+/// A channel under the name the configuration gives it (`email-charge-nurse`).
+pub struct Named {
+    /// The configured name.
+    pub name: String,
+    /// The channel.
+    pub channel: std::sync::Arc<dyn Channel>,
+}
+
+impl Channel for Named {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn deliver<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Outcome> {
+        self.channel.deliver(n)
+    }
 }
 
 /// Slack incoming webhook.

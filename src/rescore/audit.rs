@@ -35,6 +35,10 @@ pub struct AuditEntry {
     pub entity: Option<String>,
     /// The history window: start and end (Unix milliseconds) and step (milliseconds).
     pub window: Option<WindowSpan>,
+    /// The escalation step this line records (1 for the first), when it records one rather
+    /// than a decision; `decision` is then the one in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation_step: Option<u32>,
 }
 
 impl AuditEntry {
@@ -60,6 +64,7 @@ impl AuditEntry {
             model_version: None,
             entity: None,
             window: None,
+            escalation_step: None,
         }
     }
 }

@@ -85,8 +85,9 @@ impl RescoringSection {
         }
         let prometheus_url = self.prometheus_url.as_ref().or(fallback_url);
         for (i, c) in self.downgraded_channels.iter().enumerate() {
-            if !crate::alert::notification::CHANNEL_NAMES.contains(&c.as_str()) {
-                let reason = format!("unknown channel `{c}` (known: email, file, slack)");
+            if crate::alert::notification::channel_kind(c).is_none() {
+                let reason =
+                    format!("`{c}` is not a channel name (email, slack, file, or one of them, `-` and a name)");
                 return Err((format!("rescoring.downgraded_channels[{i}]"), reason));
             }
         }

@@ -5,12 +5,13 @@
 
 use super::acknowledge::{load_or_create_key, AckLog, Acknowledger, Signer};
 use super::audit::AuditLog;
+use super::config::ChannelSection;
 use super::config::{ConfigError, ResolvedSecrets, Validated};
 use super::queue::{Queue, QueueError};
 use super::rescoring::Rescoring;
 use super::{RouteFn, Settings, Sidecar};
 use crate::address::HttpUrl;
-use crate::notify::channel::{Channel, EmailChannel, SlackChannel};
+use crate::notify::channel::{Channel, EmailChannel, Named, SlackChannel};
 use crate::notify::email::{EmailError, EmailSender};
 use crate::notify::file::FileChannel;
 use crate::notify::retry::Backoff;
@@ -38,12 +39,22 @@ pub enum AssembleError {
     /// The queue directory could not be opened.
     #[error("queue: {0}")]
     Queue(#[from] QueueError),
-    /// The email channel could not be built.
-    #[error("channels.email: {0}")]
-    Email(#[from] EmailError),
-    /// The Slack channel could not be built.
-    #[error("channels.slack: {0}")]
-    Slack(#[from] SlackError),
+    /// An email channel could not be built.
+    #[error("channels.{name}: {source}")]
+    Email {
+        /// The channel.
+        name: String,
+        /// Why.
+        source: EmailError,
+    },
+    /// A Slack channel could not be built.
+    #[error("channels.{name}: {source}")]
+    Slack {
+        /// The channel.
+        name: String,
+        /// Why.
+        source: SlackError,
+    },
     /// The model file could not be read or does not fit this build.
     #[error("rescoring.model: {0}")]
     Model(String),
@@ -77,17 +88,26 @@ pub async fn assemble(cfg: Validated) -> Result<Arc<Sidecar>, AssembleError> {
         "queue opened; pending notifications will be delivered"
     );
     let mut channels: Vec<Arc<dyn Channel>> = Vec::new();
-    if let Some(config) = cfg.email_config(&secrets) {
-        let sender = EmailSender::new(config.clone())?;
-        // The Prometheus the sidecar reads (rescoring.prometheus_url, else links.prometheus_url).
-        let history = history_client(cfg.rescoring.prometheus_url.as_ref().map(HttpUrl::as_str));
-        channels.push(Arc::new(EmailChannel { sender, config, links: cfg.site(), history }));
-    }
-    if let Some(config) = cfg.slack_config(&secrets) {
-        channels.push(Arc::new(SlackChannel { sender: SlackSender::new(config)?, links: cfg.site() }));
-    }
-    if let Some(file) = &cfg.channels.file {
-        channels.push(Arc::new(FileChannel::at_site(file.path.clone(), cfg.site())));
+    for (name, section) in &cfg.channels.0 {
+        let secret = secrets.channels.get(name).map(String::as_str);
+        let channel: Arc<dyn Channel> = match section {
+            ChannelSection::Email(email) => {
+                let config = email.config(secret);
+                let sender = EmailSender::new(config.clone())
+                    .map_err(|source| AssembleError::Email { name: name.clone(), source })?;
+                // The Prometheus the sidecar reads (rescoring.prometheus_url, else links.prometheus_url).
+                let history = history_client(cfg.rescoring.prometheus_url.as_ref().map(HttpUrl::as_str));
+                Arc::new(EmailChannel { sender, config, links: cfg.site(), history })
+            }
+            ChannelSection::Slack(slack) => {
+                // Validation made sure each Slack channel names its webhook URL.
+                let sender = SlackSender::new(slack.config(secret.unwrap_or_default()))
+                    .map_err(|source| AssembleError::Slack { name: name.clone(), source })?;
+                Arc::new(SlackChannel { sender, links: cfg.site() })
+            }
+            ChannelSection::File(file) => Arc::new(FileChannel::at_site(file.path.clone(), cfg.site())),
+        };
+        channels.push(Arc::new(Named { name: name.clone(), channel }));
     }
     let settings = Settings {
         max_body_bytes: cfg.max_body_bytes,
@@ -118,6 +138,9 @@ pub async fn assemble(cfg: Validated) -> Result<Arc<Sidecar>, AssembleError> {
     let sidecar = Sidecar::new(settings, queue, channels, route, rescoring);
     if let Some(a) = acknowledger {
         let _ = sidecar.acknowledge.set(a);
+    }
+    if cfg.routes.iter().any(|r| !r.escalation.is_empty()) {
+        let _ = sidecar.escalation.set(Box::new(move |labels| cfg.escalation(labels)));
     }
     Ok(sidecar)
 }

@@ -1,6 +1,6 @@
-//! `GET /`: the console — the recent decisions, newest first, as people read them: when, the
-//! alert and whom it is about, the decision with its score and first reasons, and who
-//! acknowledged it. Server-rendered HTML, no build step; behind the same credentials as the API.
+//! `GET /`: the console — the recent decisions and escalation steps, newest first, as people
+//! read them: when, the alert and whom it is about, the decision with its score and first
+//! reasons (or what the escalation step did), and who acknowledged it. Server-rendered HTML, no build step; behind the same credentials as the API.
 //!
 //! It reads what the sidecar already keeps: the end of the audit log (one line per decision)
 //! and the acknowledgements. `?ward=`, `?severity=` and `?decision=` narrow the list.
@@ -92,12 +92,16 @@ fn render(
     for e in &shown {
         let label = |k: &str| e.labels.get(k).map_or("", String::as_str);
         let who = Place::of(|k| e.labels.get(k).filter(|v| !v.is_empty()).cloned()).who();
-        let decision = e.decision.map_or("unscored", |d| d.as_str());
-        let colour = match decision {
+        let decision = match e.escalation_step {
+            Some(step) => format!("escalation step {step}"),
+            None => e.decision.map_or("unscored", |d| d.as_str()).to_owned(),
+        };
+        let colour = match decision.as_str() {
             "escalate" => "#b00020",
             "keep" => "#a15c00",
             "downgrade" => "#555",
-            _ => "#1a4f9c",
+            "unscored" => "#1a4f9c",
+            _ => "#6a1b9a",
         };
         let score = e.score.map_or(String::new(), |s| format!("{s:.2}"));
         let reasons: Vec<&str> = e.reasons.iter().take(2).map(String::as_str).collect();
@@ -177,6 +181,9 @@ mod tests {
         let icu =
             render(&entries, &Filter { ward: "icu-1".into(), ..Filter::default() }, acked, true, chrono_tz::Tz::UTC);
         assert!(icu.contains("keep</td>") && !icu.contains("downgrade</td>"));
+        let step = AuditEntry { escalation_step: Some(2), ..entry("n3", "icu-1", Some(Decision::Keep)) };
+        let with_step = render(&[step], &Filter::default(), acked, true, chrono_tz::Tz::UTC);
+        assert!(with_step.contains(">escalation step 2</td>"), "{with_step}");
         let none = render(&[], &Filter::default(), acked, false, chrono_tz::Tz::UTC);
         assert!(none.contains("Rescoring is off"));
     }

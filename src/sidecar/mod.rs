@@ -28,6 +28,7 @@ pub mod audit;
 pub mod config;
 pub mod console;
 pub mod dispatch;
+pub mod escalation;
 pub mod pipeline;
 pub mod queue;
 pub mod receiver;
@@ -56,6 +57,10 @@ use tokio::sync::{Notify, Semaphore};
 
 /// Chooses the channels for a notification from its common labels and whether it is resolved.
 pub type RouteFn = Box<dyn Fn(&LabelSet, bool) -> Vec<String> + Send + Sync>;
+
+/// Chooses the escalation steps, `(after, channels)`, of a firing notification from its common
+/// labels.
+pub type EscalationFn = Box<dyn Fn(&LabelSet) -> Vec<(Duration, Vec<String>)> + Send + Sync>;
 
 /// Plain settings of a running sidecar (built from the validated configuration).
 #[derive(Debug, Clone)]
@@ -89,7 +94,7 @@ pub struct Sidecar {
     /// The durable outbox.
     pub queue: Queue,
     /// Channels by name.
-    pub channels: BTreeMap<&'static str, Arc<dyn Channel>>,
+    pub channels: BTreeMap<String, Arc<dyn Channel>>,
     /// Routing.
     pub route: RouteFn,
     /// Own metrics.
@@ -102,6 +107,11 @@ pub struct Sidecar {
     pub rescoring: rescoring::Rescoring,
     /// Acknowledge links and what people acknowledged, once set (off when never set).
     pub acknowledge: std::sync::OnceLock<acknowledge::Acknowledger>,
+    /// Escalation of unacknowledged alerts, once set (none when never set).
+    pub escalation: std::sync::OnceLock<EscalationFn>,
+    /// Groups whose resolved notification arrived, and when (in memory: after a restart,
+    /// whether an alert still fires is asked of Prometheus).
+    pub resolved: escalation::Resolved,
 }
 
 impl Sidecar {
@@ -114,7 +124,7 @@ impl Sidecar {
         rescoring: rescoring::Rescoring,
     ) -> Arc<Self> {
         let in_flight = Semaphore::new(settings.max_in_flight.max(1));
-        let channels = channels.into_iter().map(|c| (c.name(), c)).collect();
+        let channels = channels.into_iter().map(|c| (c.name().to_owned(), c)).collect();
         Arc::new(Self {
             settings,
             queue,
@@ -125,6 +135,8 @@ impl Sidecar {
             wake: Notify::new(),
             rescoring,
             acknowledge: std::sync::OnceLock::new(),
+            escalation: std::sync::OnceLock::new(),
+            resolved: escalation::Resolved::default(),
         })
     }
 

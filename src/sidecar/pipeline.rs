@@ -1,7 +1,7 @@
 //! One notification's way through the sidecar, stage by stage.
 //!
 //! ```text
-//! receive → persist → route → score → decide → deliver → record
+//! receive → persist → route → score → decide → escalate → deliver → record
 //! ```
 //!
 //! 1. **receive** — [`super::receiver`]: `POST /webhook` is authenticated, held to its size and
@@ -21,13 +21,17 @@
 //! 5. **decide** — inside the same step, and stored with the item before any delivery: escalate,
 //!    keep or downgrade as a likely artifact; a downgrade goes to its own channels at once and
 //!    holds the others until its re-escalation time ([`super::rescoring::plan`]).
-//! 6. **deliver** — [`deliver`]: every due channel is tried side by side, so a slow channel holds
+//! 6. **escalate** — [`escalation::escalate`]: an escalation step that fell due is sent, or
+//!    skipped because someone acknowledged the alert or it resolved, or waits with a downgraded
+//!    alert's held channels; what it does is stored before anything is sent.
+//! 7. **deliver** — [`deliver`]: every due channel is tried side by side, so a slow channel holds
 //!    up no other; a panicking channel counts as a failed attempt.
-//! 7. **record** — [`record`]: each channel's outcome goes into the queue — delivered, retry at a
+//! 8. **record** — [`record`]: each channel's outcome goes into the queue — delivered, retry at a
 //!    time (the server's `Retry-After`, capped, else jittered backoff), or dead-lettered loudly
 //!    once permanent or past the give-up age. An outcome the queue cannot write is reported back
 //!    and kept by the dispatcher until it can be.
 
+use super::escalation;
 use super::reroute::{self, Routing};
 use super::rescoring;
 use super::Sidecar;
@@ -76,7 +80,7 @@ pub struct Report {
     pub unroutable: bool,
 }
 
-/// One queued item's turn: route, score and decide, deliver, record.
+/// One queued item's turn: route, score and decide, escalate, deliver, record.
 pub async fn turn(s: &Sidecar, item: Item) -> Report {
     let id = item.id.clone();
     let item = match route(s, item).await {
@@ -84,6 +88,7 @@ pub async fn turn(s: &Sidecar, item: Item) -> Report {
         Err(report) => return report,
     };
     let item = score(s, item).await;
+    let item = escalation::escalate(s, item).await;
     let records = deliver(s, &item).await;
     record(s, &id, records).await
 }
@@ -143,6 +148,7 @@ async fn attempt(s: &Sidecar, item: &Item, channel: &str) -> Record {
         notification.scoring = verdict.scoring;
     }
     notification.notes.extend(item.notes.iter().cloned());
+    notification.notes.extend(escalation::note(item, channel, s.settings.site.time_zone));
     if let (Some(ack), Status::Firing) = (s.acknowledge.get(), notification.status) {
         notification.acknowledge_url = Some(ack.link(&notification.id, Utc::now()));
     }

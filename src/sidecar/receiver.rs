@@ -122,9 +122,16 @@ async fn accept(sidecar: &Sidecar, headers: &HeaderMap, body: Body) -> (&'static
         tracing::info!(id = %notification.id, status = notification.status.as_str(), "no channel takes this notification (send_resolved off)");
         return ("not_routed", json_ok(&notification.id, "not_routed"));
     }
-    match sidecar.queue.enqueue(&notification.id, &channels, &notification).await {
+    let escalation = match (notification.status, sidecar.escalation.get()) {
+        (Status::Firing, Some(steps)) => steps(&notification.common_labels),
+        _ => Vec::new(),
+    };
+    if notification.status == Status::Resolved {
+        sidecar.resolved.record(&notification.group_key, notification.received_at);
+    }
+    match sidecar.queue.enqueue_escalating(&notification.id, &channels, &escalation, &notification).await {
         Ok(Enqueued::Stored { .. }) => {
-            tracing::info!(id = %notification.id, status = notification.status.as_str(), alerts = notification.alerts.len(), channels = ?channels, "notification stored");
+            tracing::info!(id = %notification.id, status = notification.status.as_str(), alerts = notification.alerts.len(), channels = ?channels, escalation_steps = escalation.len(), "notification stored");
             sidecar.wake.notify_one();
             ("stored", json_ok(&notification.id, "stored"))
         }

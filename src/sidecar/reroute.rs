@@ -62,7 +62,7 @@ pub async fn reroute(s: &Sidecar, item: Item) -> Routing {
     } else if resolved {
         format!("Not sent to {was}, which is no longer configured; no configured channel takes resolved notifications.")
     } else {
-        let configured: Vec<&str> = s.channels.keys().copied().collect();
+        let configured: Vec<&str> = s.channels.keys().map(String::as_str).collect();
         tracing::error!(
             id = %item.id, gone = %was, configured = ?configured,
             "UNROUTABLE: a pending alert's channels are no longer configured and no route gives it another; \

@@ -307,7 +307,8 @@ fn count(s: &Sidecar, outcomes: &[engine::AlertOutcome]) {
     }
 }
 
-async fn audit(s: &Sidecar, entries: Vec<AuditEntry>) {
+/// Append `entries` to the audit log, if there is one; a failure is logged, never blocks delivery.
+pub(super) async fn audit(s: &Sidecar, entries: Vec<AuditEntry>) {
     let Some(log) = s.rescoring.audit.clone() else { return };
     if entries.is_empty() {
         return;

@@ -16,6 +16,8 @@ pub struct Telemetry {
     pub acknowledged: IntCounter,
     /// Time from receipt to a person's acknowledgement, seconds.
     pub time_to_acknowledge: Histogram,
+    /// Escalation steps that fell due, by outcome (sent, acknowledged, resolved, downgraded).
+    pub escalations: IntCounterVec,
     /// Notifications pending in the queue.
     pub queue_depth: IntGauge,
     /// Age of the oldest pending notification, seconds.
@@ -164,6 +166,17 @@ impl Telemetry {
             .buckets(vec![30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0]),
         )
         .expect("histogram");
+        let escalations = IntCounterVec::new(
+            Opts::new(
+                "wardwatch_sidecar_escalation_steps_total",
+                "Escalation steps that fell due, by outcome: sent, or not needed because the alert was acknowledged, resolved or downgraded.",
+            ),
+            &["outcome"],
+        )
+        .expect("counter");
+        for outcome in ["sent", "acknowledged", "resolved", "downgraded"] {
+            escalations.with_label_values(&[outcome]);
+        }
         let alerts_left_out = IntCounter::new(
             "wardwatch_sidecar_alerts_left_out_total",
             "Alerts left out of a notification because their group was larger than max_body_bytes.",
@@ -178,6 +191,7 @@ impl Telemetry {
             Box::new(alerts_left_out.clone()),
             Box::new(acknowledged.clone()),
             Box::new(time_to_acknowledge.clone()),
+            Box::new(escalations.clone()),
             Box::new(delivered.clone()),
             Box::new(failed.clone()),
             Box::new(queue_depth.clone()),
@@ -212,6 +226,7 @@ impl Telemetry {
             alerts_left_out,
             acknowledged,
             time_to_acknowledge,
+            escalations,
         }
     }
 }

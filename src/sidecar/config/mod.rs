@@ -50,7 +50,7 @@ pub const ENV_SMTP_PASSWORD: &str = "WARDWATCH_SMTP_PASSWORD";
 pub const ENV_SLACK_WEBHOOK_URL: &str = "WARDWATCH_SLACK_WEBHOOK_URL";
 /// Environment variable holding the inbound bearer token when the configuration names none.
 pub const ENV_INBOUND_TOKEN: &str = "WARDWATCH_INBOUND_TOKEN";
-pub use crate::alert::notification::CHANNEL_NAMES;
+pub use crate::alert::notification::CHANNEL_KINDS;
 /// What `Debug` and `Serialize` show instead of an inline secret.
 const REDACTED: &str = "<redacted>";
 
@@ -312,19 +312,6 @@ pub struct LinksSection {
     pub sidecar_url: Option<HttpUrl>,
 }
 
-/// The notification channels; each is on when present (`file: {}` turns the file channel on
-/// with its defaults). With none present, the file channel is used with its defaults.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ChannelsSection {
-    /// Email over SMTP (Gmail by default).
-    pub email: Option<EmailSection>,
-    /// A Slack incoming webhook.
-    pub slack: Option<SlackSection>,
-    /// A local JSON-lines file.
-    pub file: Option<FileSection>,
-}
-
 /// The email channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -436,7 +423,23 @@ pub struct Route {
     /// Alertmanager. No matchers (the default) matches every alert.
     #[serde(default)]
     pub matchers: BTreeMap<String, String>,
-    /// Configured channels to use: `email`, `slack`, `file`; at least one.
+    /// Configured channels to use, by name (`email`, `slack-rapid-response`, ...); at least one.
+    pub channels: Vec<String>,
+    /// Who else hears of a firing alert that nobody acknowledges (default: nobody). Each step
+    /// goes out `after` the notification arrived unless it was acknowledged, has resolved, or was
+    /// downgraded as a likely artifact by then; steps in increasing `after`, each shorter than
+    /// `queue.stale_after`, none naming a channel the route or an earlier step already has.
+    #[serde(default)]
+    pub escalation: Vec<EscalationStep>,
+}
+
+/// One escalation step of a route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationStep {
+    /// How long after the notification arrived (e.g. `2m`).
+    pub after: Span,
+    /// Configured channels it goes to; at least one.
     pub channels: Vec<String>,
 }
 
@@ -468,12 +471,14 @@ impl Default for RetrySection {
     }
 }
 
+mod channels;
 mod overrides;
 mod secrets;
 #[cfg(test)]
 mod tests;
 mod validate;
 
+pub use channels::{ChannelSection, ChannelsSection};
 pub use overrides::Overrides;
 pub use secrets::ResolvedSecrets;
 pub use validate::Validated;

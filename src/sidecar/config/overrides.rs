@@ -15,10 +15,10 @@ pub struct Overrides {
     /// Queue directory [default: the config's `queue.dir`, else wardwatch-queue].
     #[arg(long = "queue.dir", env = "WARDWATCH_QUEUE_DIR")]
     pub queue_dir: Option<PathBuf>,
-    /// File holding the SMTP password; replaces `channels.email.password`.
+    /// File holding the SMTP password; replaces the `password` of every email channel.
     #[arg(long = "smtp.password-file", env = "WARDWATCH_SMTP_PASSWORD_FILE")]
     pub smtp_password_file: Option<PathBuf>,
-    /// File holding the Slack webhook URL; replaces `channels.slack.webhook_url`.
+    /// File holding the Slack webhook URL; replaces the `webhook_url` of every Slack channel.
     #[arg(long = "slack.webhook-url-file", env = "WARDWATCH_SLACK_WEBHOOK_URL_FILE")]
     pub slack_webhook_url_file: Option<PathBuf>,
     /// File holding the bearer token Alertmanager must send; replaces `inbound_auth.bearer_token`.
@@ -78,13 +78,28 @@ impl Overrides {
             cfg.queue.dir = dir.clone();
         }
         if let Some(path) = &self.smtp_password_file {
-            let email = cfg.channels.email.as_mut().ok_or_else(|| missing("channels.email", "--smtp.password-file"))?;
-            email.password = Some(Secret::File(path.clone()));
+            let mut any = false;
+            for channel in cfg.channels.0.values_mut() {
+                if let ChannelSection::Email(email) = channel {
+                    email.password = Some(Secret::File(path.clone()));
+                    any = true;
+                }
+            }
+            if !any {
+                return Err(missing("channels.email", "--smtp.password-file"));
+            }
         }
         if let Some(path) = &self.slack_webhook_url_file {
-            let slack =
-                cfg.channels.slack.as_mut().ok_or_else(|| missing("channels.slack", "--slack.webhook-url-file"))?;
-            slack.webhook_url = Some(Secret::File(path.clone()));
+            let mut any = false;
+            for channel in cfg.channels.0.values_mut() {
+                if let ChannelSection::Slack(slack) = channel {
+                    slack.webhook_url = Some(Secret::File(path.clone()));
+                    any = true;
+                }
+            }
+            if !any {
+                return Err(missing("channels.slack", "--slack.webhook-url-file"));
+            }
         }
         if let Some(path) = &self.inbound_token_file {
             cfg.inbound_auth.get_or_insert_with(InboundAuth::default).bearer_token = Some(Secret::File(path.clone()));
@@ -95,14 +110,15 @@ impl Overrides {
 
 /// Name the plain environment variables as secrets where the configuration names none.
 pub(super) fn apply_env_fallbacks(cfg: &mut SidecarConfig, is_set: impl Fn(&str) -> bool) {
-    if let Some(email) = cfg.channels.email.as_mut() {
-        if email.password.is_none() && is_set(ENV_SMTP_PASSWORD) {
-            email.password = Some(Secret::Env(ENV_SMTP_PASSWORD.into()));
-        }
-    }
-    if let Some(slack) = cfg.channels.slack.as_mut() {
-        if slack.webhook_url.is_none() && is_set(ENV_SLACK_WEBHOOK_URL) {
-            slack.webhook_url = Some(Secret::Env(ENV_SLACK_WEBHOOK_URL.into()));
+    for channel in cfg.channels.0.values_mut() {
+        match channel {
+            ChannelSection::Email(email) if email.password.is_none() && is_set(ENV_SMTP_PASSWORD) => {
+                email.password = Some(Secret::Env(ENV_SMTP_PASSWORD.into()));
+            }
+            ChannelSection::Slack(slack) if slack.webhook_url.is_none() && is_set(ENV_SLACK_WEBHOOK_URL) => {
+                slack.webhook_url = Some(Secret::Env(ENV_SLACK_WEBHOOK_URL.into()));
+            }
+            _ => {}
         }
     }
     let unnamed = cfg.inbound_auth.as_ref().is_none_or(|a| a.bearer_token.is_none());

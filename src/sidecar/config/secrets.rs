@@ -125,10 +125,9 @@ impl Secret {
 /// Secret values read by [`Validated::resolve_secrets`]; `Debug` redacts them.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct ResolvedSecrets {
-    /// SMTP password, when the email channel logs in.
-    pub smtp_password: Option<String>,
-    /// Slack webhook URL, when the Slack channel is on.
-    pub slack_webhook_url: Option<String>,
+    /// Each channel's secret by channel name: an email channel's SMTP password (when it logs
+    /// in), a Slack channel's webhook URL.
+    pub channels: BTreeMap<String, String>,
     /// Credentials Alertmanager must present (open when empty).
     pub inbound_auth: crate::sidecar::receiver::InboundAuth,
     /// Credentials the REST API asks for (open when empty).
@@ -139,10 +138,9 @@ pub struct ResolvedSecrets {
 
 impl fmt::Debug for ResolvedSecrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let r = |o: &Option<String>| o.as_ref().map(|_| REDACTED);
+        let channels: BTreeMap<&str, &str> = self.channels.keys().map(|k| (k.as_str(), REDACTED)).collect();
         f.debug_struct("ResolvedSecrets")
-            .field("smtp_password", &r(&self.smtp_password))
-            .field("slack_webhook_url", &r(&self.slack_webhook_url))
+            .field("channels", &channels)
             .field("inbound_auth", &self.inbound_auth)
             .field("api_auth", &self.api_auth)
             .field("metrics_auth", &self.metrics_auth)

@@ -24,6 +24,22 @@ fn invalid(yaml: &str) -> String {
     }
 }
 
+/// The email channel `name` of `c`.
+fn email<'a>(c: &'a ChannelsSection, name: &str) -> &'a EmailSection {
+    match c.0.get(name) {
+        Some(ChannelSection::Email(e)) => e,
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+/// The Slack channel `name` of `c`.
+fn slack<'a>(c: &'a mut ChannelsSection, name: &str) -> &'a mut SlackSection {
+    match c.0.get_mut(name) {
+        Some(ChannelSection::Slack(e)) => e,
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
 #[test]
 fn embedded_default_validates_and_routes_everything_to_the_file_channel() {
     let v = SidecarConfig::embedded_default().validate(EMBEDDED_ORIGIN).unwrap();
@@ -42,7 +58,7 @@ fn embedded_default_validates_and_routes_everything_to_the_file_channel() {
 #[test]
 fn no_channels_at_all_means_the_file_channel_with_defaults() {
     let v = SidecarConfig::from_yaml("{}", "s.yaml").unwrap().validate("s.yaml").unwrap();
-    assert_eq!(v.channels.file, Some(FileSection::default()));
+    assert_eq!(v.channels.0.get("file"), Some(&ChannelSection::File(FileSection::default())));
     assert_eq!(v.channel_names(), ["file"]);
 }
 
@@ -150,15 +166,14 @@ channels:
     );
     let v = SidecarConfig::from_yaml(&yaml, "s").unwrap().validate("s").unwrap();
     let s = v.resolve_secrets().unwrap();
-    assert_eq!(s.smtp_password.as_deref(), Some("app-password-1234"));
-    assert_eq!(s.slack_webhook_url.as_deref(), Some("https://hooks.slack.com/services/T/B/x"));
+    assert_eq!(s.channels.get("email").map(String::as_str), Some("app-password-1234"));
+    assert_eq!(s.channels.get("slack").map(String::as_str), Some("https://hooks.slack.com/services/T/B/x"));
     assert_eq!(s.inbound_auth.bearer_token.as_deref(), Some("tok-inline"));
     assert_eq!(s.inbound_auth.basic, Some(("am".into(), "https://hooks.slack.com/services/T/B/x".into())));
     assert_eq!(s.api_auth.bearer_token.as_deref(), Some("tok-inline"), "the API asks for the same by default");
     assert_eq!(s.metrics_auth.bearer_token, None, "/metrics is open by default");
-    let email = v.email_config(&s).unwrap();
+    let email = email(&v.channels, "email").config(s.channels.get("email").map(String::as_str));
     assert_eq!((email.password.as_str(), email.from.as_str()), ("app-password-1234", "a@b.org"));
-    assert_eq!(v.slack_config(&s).unwrap().webhook_url, "https://hooks.slack.com/services/T/B/x");
 }
 
 #[test]
@@ -182,13 +197,7 @@ channels: {slack: {webhook_url: https://hooks.example/SECRETPATH}}
     let cfg = SidecarConfig::from_yaml(yaml, "s").unwrap();
     let v = cfg.validate("s").unwrap();
     let secrets = v.resolve_secrets().unwrap();
-    for text in [
-        format!("{cfg:?}"),
-        format!("{v:?}"),
-        format!("{secrets:?}"),
-        format!("{:?}", v.slack_config(&secrets)),
-        serde_yaml::to_string(&cfg).unwrap(),
-    ] {
+    for text in [format!("{cfg:?}"), format!("{v:?}"), format!("{secrets:?}"), serde_yaml::to_string(&cfg).unwrap()] {
         assert!(!text.contains("hunter2") && !text.contains("SECRETPATH"), "{text}");
     }
     let dumped = SidecarConfig::from_yaml(&serde_yaml::to_string(&cfg).unwrap(), "dump").unwrap();
@@ -216,9 +225,9 @@ fn overrides_beat_the_file() {
     let v = cfg.validate(&origin).unwrap();
     assert_eq!(v.listen_address, "127.0.0.1:2".parse().unwrap());
     assert_eq!(v.queue.dir, PathBuf::from("from-flag"));
-    let email = v.channels.email.as_ref().unwrap();
-    assert_eq!(email.password, Some(Secret::File("/run/flag-smtp".into())));
-    assert_eq!(v.channels.slack.as_ref().unwrap().webhook_url, Some(Secret::File("/run/flag-slack".into())));
+    assert_eq!(email(&v.channels, "email").password, Some(Secret::File("/run/flag-smtp".into())));
+    let mut channels = v.channels.clone();
+    assert_eq!(slack(&mut channels, "slack").webhook_url, Some(Secret::File("/run/flag-slack".into())));
     assert_eq!(v.inbound_auth.unwrap().bearer_token, Some(Secret::File("/run/flag-token".into())));
 }
 
@@ -232,12 +241,10 @@ fn secret_flag_for_an_absent_channel_is_an_error() {
 #[test]
 fn plain_env_vars_fill_only_unnamed_secrets() {
     let mut cfg = SidecarConfig::from_yaml(GMAIL, "s").unwrap();
-    cfg.channels.slack.as_mut().unwrap().webhook_url = None;
+    slack(&mut cfg.channels, "slack").webhook_url = None;
     apply_env_fallbacks(&mut cfg, |_| true);
-    let email = cfg.channels.email.as_ref().unwrap();
-    assert_eq!(email.password, Some(Secret::File("/run/secrets/smtp".into())));
-    let slack = cfg.channels.slack.as_ref().unwrap();
-    assert_eq!(slack.webhook_url, Some(Secret::Env(ENV_SLACK_WEBHOOK_URL.into())));
+    assert_eq!(email(&cfg.channels, "email").password, Some(Secret::File("/run/secrets/smtp".into())));
+    assert_eq!(slack(&mut cfg.channels, "slack").webhook_url, Some(Secret::Env(ENV_SLACK_WEBHOOK_URL.into())));
     assert_eq!(cfg.inbound_auth.unwrap().bearer_token, Some(Secret::Env(ENV_INBOUND_TOKEN.into())));
     let mut cfg = SidecarConfig::embedded_default();
     apply_env_fallbacks(&mut cfg, |_| false);
@@ -256,4 +263,62 @@ fn flags_parse_with_clap() {
     let cli = Cli::try_parse_from(["x", "--web.listen-address", "[::1]:9", "--queue.dir", "q"]).unwrap();
     assert_eq!(cli.overrides.listen_address, Some("[::1]:9".parse().unwrap()));
     assert_eq!(cli.overrides.queue_dir, Some(PathBuf::from("q")));
+}
+
+#[test]
+fn several_channels_of_a_kind_are_named_and_checked_by_name() {
+    let yaml = "channels:
+  email: {to: [ward-7@example.org], from: a@example.org}
+  email-charge-nurse: {to: [charge@example.org], from: a@example.org}
+  file: {}
+  file-audit: {path: second.jsonl}
+routes:
+  - matchers: {severity: critical}
+    channels: [email, file]
+";
+    let v = SidecarConfig::from_yaml(yaml, "s.yaml").unwrap().validate("s.yaml").unwrap();
+    assert_eq!(v.channel_names(), ["email", "email-charge-nurse", "file", "file-audit"]);
+    assert_eq!(email(&v.channels, "email-charge-nurse").to[0].as_str(), "charge@example.org");
+    let labels: BTreeMap<String, String> = [("severity".to_string(), "warning".to_string())].into();
+    assert_eq!(v.route(&labels, false), v.channel_names(), "no route matches: every channel");
+
+    let invalid = |yaml: &str| match SidecarConfig::from_yaml(yaml, "s.yaml").and_then(|c| c.validate("s.yaml")) {
+        Ok(_) => panic!("accepted: {yaml}"),
+        Err(e) => e.to_string(),
+    };
+    let e = invalid("channels: {email-charge-nurse: {to: [], from: a@example.org}}");
+    assert!(e.contains("channels.email-charge-nurse.to") && e.contains("at least one recipient"), "{e}");
+    let e = invalid("channels: {pager: {}}");
+    assert!(e.contains("`pager` is not a channel name"), "{e}");
+    let e = invalid("channels: {Email-X: {}}");
+    assert!(e.contains("`Email-X` is not a channel name"), "{e}");
+    let e = invalid("channels: {file: {}, file-b: {path: wardwatch-notifications.jsonl}}");
+    assert!(e.contains("channels.file-b.path") && e.contains("also the path of channel `file`"), "{e}");
+    let e = invalid("channels: {email-x: {to: [a@b.org], from: a@b.org}}\nroutes: [{channels: [email]}]");
+    assert!(e.contains("routes[0].channels[0]") && e.contains("configured: email-x"), "{e}");
+}
+
+#[test]
+fn escalation_steps_are_checked_in_order_against_the_channels_and_the_queue() {
+    let base = "channels:\n  file: {}\n  file-b: {path: b.jsonl}\n  file-c: {path: c.jsonl}\nroutes:\n  - channels: [file]\n    escalation:\n";
+    let check =
+        |steps: &str| SidecarConfig::from_yaml(&format!("{base}{steps}"), "s.yaml").and_then(|c| c.validate("s.yaml"));
+    let v = check("      - {after: 2m, channels: [file-b]}\n      - {after: 5m, channels: [file-c]}\n").unwrap();
+    let steps = v.escalation(&BTreeMap::new());
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[1], (std::time::Duration::from_secs(300), vec!["file-c".to_string()]));
+    let e = |steps: &str| check(steps).unwrap_err().to_string();
+    let msg = e("      - {after: 5m, channels: [file-b]}\n      - {after: 2m, channels: [file-c]}\n");
+    assert!(msg.contains("routes[0].escalation[1].after") && msg.contains("not later"), "{msg}");
+    let msg = e("      - {after: 2m, channels: [file]}\n");
+    assert!(msg.contains("routes[0].escalation[0].channels[0]") && msg.contains("already has"), "{msg}");
+    let msg = e("      - {after: 2m, channels: [email]}\n");
+    assert!(msg.contains("not a configured channel"), "{msg}");
+    let msg = e("      - {after: 10m, channels: [file-b]}\n");
+    assert!(msg.contains("queue.stale_after"), "{msg}");
+    let msg = e("      - {after: 2m, channels: []}\n");
+    assert!(msg.contains("at least one channel"), "{msg}");
+    let off = format!("acknowledge: {{enabled: false}}\n{base}      - {{after: 2m, channels: [file-b]}}\n");
+    let msg = SidecarConfig::from_yaml(&off, "s.yaml").unwrap().validate("s.yaml").unwrap_err().to_string();
+    assert!(msg.contains("routes[0].escalation") && msg.contains("acknowledge.enabled"), "{msg}");
 }

@@ -6,11 +6,11 @@ use super::*;
 /// A failed check: (dotted field, reason); [`SidecarConfig::validate`] adds the file.
 pub(crate) type Check<T = ()> = Result<T, (String, String)>;
 
-fn fail<T>(field: impl Into<String>, reason: impl Into<String>) -> Check<T> {
+pub(super) fn fail<T>(field: impl Into<String>, reason: impl Into<String>) -> Check<T> {
     Err((field.into(), reason.into()))
 }
 
-fn check_secret(field: &str, secret: &Secret) -> Check {
+pub(super) fn check_secret(field: &str, secret: &Secret) -> Check {
     secret.check().or_else(|r| fail(field, r))
 }
 
@@ -104,11 +104,17 @@ impl SidecarConfig {
             }
         }
         let mut channels = self.channels.clone();
-        if channels.email.is_none() && channels.slack.is_none() && channels.file.is_none() {
-            channels.file = Some(FileSection::default());
+        if channels.0.is_empty() {
+            channels.0.insert("file".into(), ChannelSection::File(FileSection::default()));
         }
         channels.check()?;
-        check_routes(&self.routes, &channels)?;
+        check_routes(&self.routes, &channels, &queue.stale_after)?;
+        if let Some(r) = self.routes.iter().position(|r| !r.escalation.is_empty()) {
+            if !self.acknowledge.enabled {
+                let reason = "needs acknowledge.enabled: without acknowledge links nobody could stop an escalation";
+                return fail(format!("routes[{r}].escalation"), reason);
+            }
+        }
         let rescoring = self.rescoring.check(self.links.prometheus_url.as_ref(), &queue.dir)?;
         if rescoring.policy.reescalate_after >= queue.stale_after.get() {
             let reason = format!(
@@ -186,104 +192,7 @@ fn text(url: &Option<HttpUrl>) -> Option<String> {
     url.as_ref().map(|u| u.as_str().to_owned())
 }
 
-impl ChannelsSection {
-    /// Check each configured channel.
-    fn check(&self) -> Check {
-        if let Some(email) = &self.email {
-            email.check()?;
-        }
-        if let Some(slack) = &self.slack {
-            slack.check()?;
-        }
-        if let Some(file) = &self.file {
-            if file.path.as_os_str().is_empty() {
-                return fail("channels.file.path", "must not be empty");
-            }
-        }
-        Ok(())
-    }
-
-    /// Names of the configured channels, sorted.
-    pub fn names(&self) -> Vec<String> {
-        let on = [self.email.is_some(), self.file.is_some(), self.slack.is_some()];
-        CHANNEL_NAMES.iter().zip(on).filter(|(_, on)| *on).map(|(name, _)| name.to_string()).collect()
-    }
-
-    /// Whether channel `name` is configured and wants resolved notifications.
-    fn sends_resolved(&self, name: &str) -> bool {
-        match name {
-            "email" => self.email.as_ref().is_some_and(|c| c.send_resolved),
-            "slack" => self.slack.as_ref().is_some_and(|c| c.send_resolved),
-            "file" => self.file.as_ref().is_some_and(|c| c.send_resolved),
-            _ => false,
-        }
-    }
-}
-
-impl EmailSection {
-    fn check(&self) -> Check {
-        if self.host.trim().is_empty() {
-            return fail("channels.email.host", "must not be empty");
-        }
-        match (self.port, self.tls) {
-            (0, _) => return fail("channels.email.port", "0 is not a port"),
-            (465, TlsMode::StartTls) => return fail("channels.email.port", "465 expects `tls: implicit`"),
-            (587, TlsMode::Implicit) => return fail("channels.email.port", "587 expects `tls: starttls`"),
-            _ => {}
-        }
-        match (&self.password, self.username.is_empty()) {
-            (Some(_), true) => return fail("channels.email.username", "required with a password"),
-            (Some(p), false) => check_secret("channels.email.password", p)?,
-            (None, false) => {
-                let reason = format!(
-                    "required with a username: give {{file: PATH}}, --smtp.password-file or set {ENV_SMTP_PASSWORD}"
-                );
-                return fail("channels.email.password", reason);
-            }
-            (None, true) => {}
-        }
-        if self.from.is_none() {
-            match self.username.parse::<EmailAddress>() {
-                Ok(_) => {}
-                Err(_) if self.username.is_empty() => {
-                    return fail("channels.email.from", "required without a username")
-                }
-                Err(_) => return fail("channels.email.from", "required: the username is not an address"),
-            }
-        }
-        if self.to.is_empty() {
-            return fail("channels.email.to", "at least one recipient is required");
-        }
-        Ok(())
-    }
-
-    /// The sender address: `from`, else the username.
-    pub fn sender(&self) -> &str {
-        self.from.as_ref().map_or(&self.username, |f| f.as_str())
-    }
-}
-
-impl SlackSection {
-    fn check(&self) -> Check {
-        match &self.webhook_url {
-            Some(url) => check_secret("channels.slack.webhook_url", url)?,
-            None => {
-                let reason =
-                    format!("required: give {{file: PATH}}, --slack.webhook-url-file or set {ENV_SLACK_WEBHOOK_URL}");
-                return fail("channels.slack.webhook_url", reason);
-            }
-        }
-        if !(self.rate_per_second.is_finite() && self.rate_per_second >= 0.001) {
-            return fail("channels.slack.rate_per_second", format!("{} must be at least 0.001", self.rate_per_second));
-        }
-        if self.burst == 0 {
-            return fail("channels.slack.burst", "must be at least 1");
-        }
-        Ok(())
-    }
-}
-
-fn check_routes(routes: &[Route], channels: &ChannelsSection) -> Check {
+fn check_routes(routes: &[Route], channels: &ChannelsSection, stale_after: &Span) -> Check {
     let configured = channels.names();
     for (r, route) in routes.iter().enumerate() {
         for name in route.matchers.keys() {
@@ -297,11 +206,45 @@ fn check_routes(routes: &[Route], channels: &ChannelsSection) -> Check {
         if route.channels.is_empty() {
             return fail(format!("routes[{r}].channels"), "at least one channel is required");
         }
-        for (c, channel) in route.channels.iter().enumerate() {
-            if !configured.contains(channel) {
+        let known = |field: String, channel: &String| match configured.contains(channel) {
+            true => Ok(()),
+            false => {
                 let reason = format!("`{channel}` is not a configured channel (configured: {})", configured.join(", "));
-                return fail(format!("routes[{r}].channels[{c}]"), reason);
+                fail(field, reason)
             }
+        };
+        for (c, channel) in route.channels.iter().enumerate() {
+            known(format!("routes[{r}].channels[{c}]"), channel)?;
+        }
+        let mut used: Vec<&String> = route.channels.iter().collect();
+        let mut previous: Option<&Span> = None;
+        for (e, step) in route.escalation.iter().enumerate() {
+            let field = format!("routes[{r}].escalation[{e}]");
+            if step.channels.is_empty() {
+                return fail(format!("{field}.channels"), "at least one channel is required");
+            }
+            for (c, channel) in step.channels.iter().enumerate() {
+                known(format!("{field}.channels[{c}]"), channel)?;
+                if used.contains(&channel) {
+                    let reason = format!("`{channel}` already has this alert (the route or an earlier step)");
+                    return fail(format!("{field}.channels[{c}]"), reason);
+                }
+                used.push(channel);
+            }
+            if let Some(p) = previous.filter(|p| p.get() >= step.after.get()) {
+                return fail(
+                    format!("{field}.after"),
+                    format!("`{}` is not later than the step before (`{p}`)", step.after),
+                );
+            }
+            if step.after.get() >= stale_after.get() {
+                let reason = format!(
+                    "`{}` must be shorter than queue.stale_after (`{stale_after}`): the alert waits in the queue",
+                    step.after
+                );
+                return fail(format!("{field}.after"), reason);
+            }
+            previous = Some(&step.after);
         }
     }
     Ok(())
@@ -330,6 +273,15 @@ impl Validated {
         out.sort();
         out.dedup();
         out
+    }
+
+    /// The escalation steps for a firing alert with `labels`: the first matching route's, as
+    /// `(after, channels)`; none when no route matches.
+    pub fn escalation(&self, labels: &BTreeMap<String, String>) -> Vec<(std::time::Duration, Vec<String>)> {
+        match self.routes.iter().find(|r| r.matches(labels)) {
+            Some(route) => route.escalation.iter().map(|s| (s.after.get(), s.channels.clone())).collect(),
+            None => Vec::new(),
+        }
     }
 
     /// Names of the configured channels, sorted.
@@ -365,45 +317,23 @@ impl Validated {
     /// Read every secret the configuration references (files and environment variables): the
     /// only I/O of configuration. Errors name the field and the file or variable.
     pub fn resolve_secrets(&self) -> Result<ResolvedSecrets, ConfigError> {
-        let resolve = |secret: Option<&Secret>, field: &str| secret.map(|s| s.resolve(field)).transpose();
-        let email = self.channels.email.as_ref();
+        let mut channels = BTreeMap::new();
+        for (name, email) in self.channels.email() {
+            if let Some(p) = &email.password {
+                channels.insert(name.clone(), p.resolve(&format!("channels.{name}.password"))?);
+            }
+        }
+        for (name, slack) in self.channels.slack() {
+            if let Some(url) = &slack.webhook_url {
+                channels.insert(name.clone(), url.resolve(&format!("channels.{name}.webhook_url"))?);
+            }
+        }
         let auth = |a: Option<&InboundAuth>, field: &str| a.map(|a| a.resolve(field)).transpose();
         Ok(ResolvedSecrets {
-            smtp_password: resolve(email.and_then(|e| e.password.as_ref()), "channels.email.password")?,
-            slack_webhook_url: resolve(
-                self.channels.slack.as_ref().and_then(|s| s.webhook_url.as_ref()),
-                "channels.slack.webhook_url",
-            )?,
+            channels,
             inbound_auth: auth(self.inbound_auth.as_ref(), "inbound_auth")?.unwrap_or_default(),
             api_auth: auth(self.api_auth.as_ref(), "api_auth")?.unwrap_or_default(),
             metrics_auth: auth(self.metrics_auth.as_ref(), "metrics_auth")?.unwrap_or_default(),
-        })
-    }
-
-    /// The email sender's settings, when the email channel is on.
-    pub fn email_config(&self, secrets: &ResolvedSecrets) -> Option<EmailConfig> {
-        let e = self.channels.email.as_ref()?;
-        Some(EmailConfig {
-            host: e.host.clone(),
-            port: e.port,
-            tls: e.tls,
-            username: e.username.clone(),
-            password: secrets.smtp_password.clone().unwrap_or_default(),
-            from: e.sender().to_string(),
-            to: e.to.iter().map(|t| t.as_str().to_owned()).collect(),
-            timeout: e.timeout.get(),
-            ca_file: e.ca_file.clone(),
-        })
-    }
-
-    /// The Slack sender's settings, when the Slack channel is on and its URL was resolved.
-    pub fn slack_config(&self, secrets: &ResolvedSecrets) -> Option<SlackConfig> {
-        let s = self.channels.slack.as_ref()?;
-        Some(SlackConfig {
-            webhook_url: secrets.slack_webhook_url.clone()?,
-            timeout: s.timeout.get(),
-            rate_per_second: s.rate_per_second,
-            burst: s.burst,
         })
     }
 }

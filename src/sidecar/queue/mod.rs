@@ -103,10 +103,12 @@ mod recovery;
 mod store;
 
 pub use io::{Io, StdIo};
-pub use record::{ChannelState, DeliveryState, Item, Payload};
+pub use record::{ChannelState, DeliveryState, Escalation, Item, Payload};
 
+use crate::notify::retry;
 use index::Reservation;
 use record::{encode, truncate_error, validate_id};
+use std::collections::BTreeMap;
 use std::io as stdio;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -295,8 +297,25 @@ impl Queue {
         channels: &[String],
         payload: impl Serialize,
     ) -> Result<Enqueued, QueueError> {
+        self.enqueue_escalating(id, channels, &[], payload).await
+    }
+
+    /// [`Queue::enqueue`] with escalation steps: each `(after, channels)` step's channels are
+    /// stored pending from `after` past the time it is stored, in the same durable write, so
+    /// the steps survive a restart. A step's channel must not be one of `channels` or of an
+    /// earlier step (the configuration checks this).
+    pub async fn enqueue_escalating(
+        &self,
+        id: &str,
+        channels: &[String],
+        escalation: &[(std::time::Duration, Vec<String>)],
+        payload: impl Serialize,
+    ) -> Result<Enqueued, QueueError> {
         validate_id(id)?;
         check_channels(id, channels)?;
+        for (_, step) in escalation {
+            check_channels(id, step)?;
+        }
         self.prune_seen_if_due().await;
         let (seq, enqueued_at, guard) = loop {
             match self.inner.reserve(id, Utc::now())? {
@@ -305,7 +324,19 @@ impl Queue {
                 Reservation::Reserved { seq, enqueued_at, guard } => break (seq, enqueued_at, guard),
             }
         };
-        let channels = channels.iter().map(|c| (c.clone(), ChannelState::new_pending())).collect();
+        let mut channels: BTreeMap<String, ChannelState> =
+            channels.iter().map(|c| (c.clone(), ChannelState::new_pending())).collect();
+        let mut steps = Vec::new();
+        for (i, (after, step)) in escalation.iter().enumerate() {
+            let due_at = retry::after(enqueued_at, *after);
+            for c in step {
+                channels
+                    .entry(c.clone())
+                    .or_insert(ChannelState { next_attempt_at: Some(due_at), ..ChannelState::new_pending() });
+            }
+            let after_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
+            steps.push(Escalation { step: i as u32 + 1, after_ms, due_at, channels: step.clone() });
+        }
         let payload = match serde_json::value::to_raw_value(&payload).map(Payload) {
             Ok(p) => p,
             Err(source) => {
@@ -313,7 +344,16 @@ impl Queue {
                 return Err(QueueError::Encode { id: id.to_owned(), source });
             }
         };
-        let item = Item { id: id.to_owned(), seq, enqueued_at, payload, channels, verdict: None, notes: Vec::new() };
+        let item = Item {
+            id: id.to_owned(),
+            seq,
+            enqueued_at,
+            payload,
+            channels,
+            verdict: None,
+            notes: Vec::new(),
+            escalation: steps,
+        };
         let bytes = match encode(&item) {
             Ok(bytes) => bytes,
             Err(e) => {
@@ -402,20 +442,23 @@ impl Queue {
         let reason = truncate_error(reason);
         self.update_item(id, move |item| {
             item.verdict = Some(verdict);
-            for (channel, until) in hold {
-                if let Some(c) = item.channels.get_mut(&channel).filter(|c| c.state == DeliveryState::Pending) {
-                    c.next_attempt_at = Some(until);
-                }
-            }
-            for channel in skip {
-                if let Some(c) = item.channels.get_mut(&channel).filter(|c| c.state == DeliveryState::Pending) {
-                    c.state = DeliveryState::Skipped;
-                    c.next_attempt_at = None;
-                    c.last_error = Some(reason.clone());
-                }
-            }
+            plan(item, hold, skip, reason);
         })
         .await
+    }
+
+    /// Hold and skip channels of item `id` in one durable rewrite: each pending channel of `hold`
+    /// is not due before its time, each of `skip` becomes [`DeliveryState::Skipped`] (final, with
+    /// `reason`). Returns the item as recorded.
+    pub async fn reschedule(
+        &self,
+        id: &str,
+        hold: Vec<(String, DateTime<Utc>)>,
+        skip: Vec<String>,
+        reason: &str,
+    ) -> Result<Item, QueueError> {
+        let reason = truncate_error(reason);
+        self.update_item(id, move |item| plan(item, hold, skip, reason)).await
     }
 
     /// Route item `id` again in one durable rewrite, because the channels in `gone` were removed
@@ -520,6 +563,22 @@ impl Queue {
         let inner = Arc::clone(&self.inner);
         if let Err(e) = blocking(move || inner.prune_seen(expired)).await {
             warn!(error = %e, "pruning seen markers failed");
+        }
+    }
+}
+
+/// Hold the pending channels of `hold` until their times and skip those of `skip`.
+fn plan(item: &mut Item, hold: Vec<(String, DateTime<Utc>)>, skip: Vec<String>, reason: String) {
+    for (channel, until) in hold {
+        if let Some(c) = item.channels.get_mut(&channel).filter(|c| c.state == DeliveryState::Pending) {
+            c.next_attempt_at = Some(until);
+        }
+    }
+    for channel in skip {
+        if let Some(c) = item.channels.get_mut(&channel).filter(|c| c.state == DeliveryState::Pending) {
+            c.state = DeliveryState::Skipped;
+            c.next_attempt_at = None;
+            c.last_error = Some(reason.clone());
         }
     }
 }

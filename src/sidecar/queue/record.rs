@@ -102,6 +102,31 @@ pub struct Item {
     /// Notes for the reader added on the way (e.g. why it was re-routed), shown in the messages.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The escalation steps of a firing notification, in order: each step's channels are on the
+    /// item, pending from the step's time ([`super::Queue::enqueue_escalating`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub escalation: Vec<Escalation>,
+}
+
+/// One escalation step: its channels get the notification at `due_at` unless it was
+/// acknowledged or has ended by then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escalation {
+    /// 1 for the first step.
+    pub step: u32,
+    /// How long after the notification arrived the step is due, milliseconds.
+    pub after_ms: u64,
+    /// When it is due.
+    pub due_at: DateTime<Utc>,
+    /// The channels it goes to.
+    pub channels: Vec<String>,
+}
+
+impl Item {
+    /// The escalation step `channel` belongs to, if it is one's.
+    pub fn escalation_of(&self, channel: &str) -> Option<&Escalation> {
+        self.escalation.iter().find(|e| e.channels.iter().any(|c| c == channel))
+    }
 }
 
 impl Item {
@@ -141,6 +166,8 @@ struct EnvelopeIn {
     verdict: Option<serde_json::Value>,
     #[serde(default)]
     notes: Vec<String>,
+    #[serde(default)]
+    escalation: Vec<Escalation>,
 }
 
 /// A `seen/<id>` marker's content.
@@ -207,8 +234,8 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Item, String> {
     if envelope.v != FORMAT_VERSION {
         return Err(format!("format version {} is not supported (expected {FORMAT_VERSION})", envelope.v));
     }
-    let EnvelopeIn { id, seq, enqueued_at, payload, channels, verdict, notes, .. } = envelope;
-    Ok(Item { id, seq, enqueued_at, payload, channels, verdict, notes })
+    let EnvelopeIn { id, seq, enqueued_at, payload, channels, verdict, notes, escalation, .. } = envelope;
+    Ok(Item { id, seq, enqueued_at, payload, channels, verdict, notes, escalation })
 }
 
 /// The item in file `name` with content `bytes`, checked against its name.

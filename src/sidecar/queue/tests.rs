@@ -512,3 +512,28 @@ async fn an_outcome_that_cannot_be_written_leaves_the_item_as_it_was_until_it_ca
     let (q, _) = open(tmp.path()).await;
     assert_eq!(q.enqueue("a1", &channels(&["pager"]), json!({"n": 1})).await.unwrap(), Enqueued::Duplicate);
 }
+
+#[tokio::test]
+async fn escalation_steps_are_stored_with_the_item_pending_from_their_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (q, _) = open(tmp.path()).await;
+    let steps =
+        [(Duration::from_secs(120), channels(&["email-b"])), (Duration::from_secs(300), channels(&["slack-c"]))];
+    q.enqueue_escalating("e1", &channels(&["email"]), &steps, json!(1)).await.unwrap();
+    drop(q);
+    let (q, _) = open(tmp.path()).await;
+    let item = q.lookup("e1").await.expect("pending after a reopen");
+    assert_eq!(item.escalation.len(), 2);
+    let second = &item.escalation[1];
+    assert_eq!((second.step, second.after_ms, second.channels.clone()), (2, 300_000, channels(&["slack-c"])));
+    assert_eq!(second.due_at, item.enqueued_at + TimeDelta::seconds(300));
+    assert_eq!(item.channels["email"].next_attempt_at, None, "the route's channel is due at once");
+    assert_eq!(item.channels["email-b"].next_attempt_at, Some(item.enqueued_at + TimeDelta::seconds(120)));
+    assert!(item.is_due(Utc::now()) && !item.channels["slack-c"].is_due(Utc::now()));
+    assert_eq!(item.escalation_of("slack-c").map(|e| e.step), Some(2));
+    assert_eq!(item.escalation_of("email"), None);
+
+    let skipped = q.reschedule("e1", vec![], channels(&["email-b"]), "acknowledged by Sam").await.unwrap();
+    assert_eq!(skipped.channels["email-b"].state, DeliveryState::Skipped);
+    assert_eq!(skipped.channels["email-b"].last_error.as_deref(), Some("acknowledged by Sam"));
+}
