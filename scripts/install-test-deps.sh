@@ -4,7 +4,8 @@
 # everything is already present.
 #
 #   Debian: prometheus (prometheus + promtool), prometheus-alertmanager
-#           (prometheus-alertmanager + amtool), wrk
+#           (prometheus-alertmanager + amtool), wrk, chromium (the browser tests) and
+#           fonts-dejavu-core (the charts' and the pages' text)
 #   Python: a venv at .venv-test/ with pinned prometheus_client, aiosmtpd and scikit-learn
 set -euo pipefail
 
@@ -36,6 +37,8 @@ missing_pkgs=()
 { { have alertmanager || have prometheus-alertmanager; } && have amtool; } \
     || missing_pkgs+=(prometheus-alertmanager)
 have wrk || missing_pkgs+=(wrk)
+have chromium || missing_pkgs+=(chromium)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing_pkgs+=(fonts-dejavu-core)
 have python3 || missing_pkgs+=(python3)
 if have python3 && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     missing_pkgs+=(python3-venv)

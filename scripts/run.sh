@@ -127,8 +127,22 @@ channels:
     from: "Wardwatch <alerts@wardwatch.local>"
     to: [oncall@wardwatch.local]
     timeout: 10s
+  # The charge nurse, told of a critical clinical alert nobody acknowledged within 2 minutes.
+  email-charge-nurse:
+    host: 127.0.0.1
+    port: $SMTP_PORT
+    tls: none
+    from: "Wardwatch <alerts@wardwatch.local>"
+    to: [charge-nurse@wardwatch.local]
+    timeout: 10s
   file:
     path: "$RUN/notifications.jsonl"
+routes:
+  - matchers: {severity: critical, class: clinical}
+    channels: [email, file]
+    escalation:
+      - {after: 2m, channels: [email-charge-nurse]}
+  - channels: [email, file]
 rescoring:
   # History comes from links.prometheus_url; every decision is appended here.
   audit_log: "$RUN/decisions.jsonl"

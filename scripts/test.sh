@@ -20,6 +20,9 @@ fi
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# The browser tests' screenshots (what a person sees), listed at the end of the run.
+export WARDWATCH_SCREENSHOTS="${WARDWATCH_SCREENSHOTS:-$(mktemp -d -t wardwatch-screenshots.XXXXXX)}"
+
 # A full disk fails the build with an error far from its cause: say how much room there is.
 df -h . | sed 's/^/disk: /'
 
@@ -67,6 +70,9 @@ cargo test --benches
 
 step "cargo test --lib --bins --tests"
 cargo test --lib --bins --tests
+
+step "screenshots of the browser tests (in $WARDWATCH_SCREENSHOTS)"
+find "$WARDWATCH_SCREENSHOTS" -name '*.png' -printf '%p  %s bytes\n' | sort
 
 step "the tests left nothing in the work tree"
 after="$(tree_state)"

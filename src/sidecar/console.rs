@@ -111,8 +111,9 @@ fn render(
             None => String::new(),
         };
         rows.push_str(&format!(
-            "<tr><td>{}</td><td><b>{}</b> <small>{}</small></td><td>{}</td>\
-             <td style=\"color:{colour};font-weight:bold\">{decision}</td><td>{score}</td><td>{}</td><td>{acked}</td></tr>",
+            "<tr><td data-l=\"decided\">{}</td><td><b>{}</b> <small>{}</small></td><td>{}</td>\
+             <td data-l=\"decision\" style=\"color:{colour};font-weight:bold\">{decision}</td>\
+             <td data-l=\"score\">{score}</td><td data-l=\"why\">{}</td><td data-l=\"acknowledged\">{acked}</td></tr>",
             html_escape(&clock(e.decided_at).both()),
             html_escape(&e.alertname),
             html_escape(label("severity")),
@@ -136,7 +137,10 @@ fn render(
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>wardwatch console</title>\
          <style>body{{font-family:sans-serif;margin:1em}} table{{border-collapse:collapse;width:100%}}\
          td,th{{text-align:left;padding:4px 8px;border-bottom:1px solid #ddd;vertical-align:top}}\
-         th{{background:#f4f4f4}}</style></head><body><h1 style=\"font-size:1.4em\">wardwatch — recent decisions</h1>\
+         th{{background:#f4f4f4}}\
+         @media (max-width:700px){{table,tbody,tr,td{{display:block}} tr:first-child{{display:none}}\
+         tr{{border-bottom:1px solid #ccc;padding:6px 0}} td{{border:none;padding:2px 4px}}\
+         td[data-l]:not(:empty)::before{{content:attr(data-l) \": \";color:#777}}}}</style></head><body><h1 style=\"font-size:1.4em\">wardwatch — recent decisions</h1>\
          <form method=\"get\">{}{}{}<button type=\"submit\">Filter</button> <a href=\"/\">all</a> · \
          <a href=\"/runbooks\">runbooks</a></form><p style=\"color:#555\">{} shown, newest first.</p>{empty}\
          <table><tr><th>decided</th><th>alert</th><th>who</th><th>decision</th><th>score</th><th>why</th>\

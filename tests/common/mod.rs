@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod browser;
 pub mod compose;
 pub mod process;
 pub mod replay;
