@@ -1,6 +1,7 @@
 //! What a person sees, in headless Chromium (Debian's `chromium`) against the real binary: the
 //! acknowledge link opened on a phone-sized screen, a name typed and the button tapped, the
-//! acknowledgement recorded; then the console showing who acknowledged it. Screenshots of each
+//! acknowledgement recorded; then the console showing who acknowledged it, and the alert's own
+//! page with its delivery and audit trail, where a doctor answers "false alarm". Screenshots of each
 //! page go to `WARDWATCH_SCREENSHOTS` (or the temporary directory), printed in the output.
 
 mod common;
@@ -55,4 +56,21 @@ async fn a_nurse_acknowledges_from_the_link_on_a_phone_and_the_console_shows_it(
     let console = browser.text().await;
     assert!(console.contains("HypoxiaDetected") && console.contains("Sam (charge nurse)"), "{console}");
     browser.screenshot("3-console").await;
+
+    // The alert's own page: its message, its delivery, its audit trail, and "was it real?".
+    browser.click("td a[href^='/alerts/']").await;
+    browser.wait_for("location.pathname.startsWith('/alerts/') && document.readyState === 'complete'").await;
+    let detail = browser.text().await;
+    for shown in ["Who", "patient p00003", "Verdict", "Delivery", "delivered", "Audit trail", "Sam (charge nurse)"] {
+        assert!(detail.contains(shown), "the detail page shows {shown:?}: {detail}");
+    }
+    browser.type_into("input[name=by]", "Dr Okafor").await;
+    browser.click("button[value=false_alarm]").await;
+    browser.wait_for("document.body.innerText.includes('Answered false alarm')").await;
+    browser.screenshot("4-detail-feedback").await;
+    let feedback = json_lines(&dir.path().join("queue/feedback.jsonl"));
+    assert_eq!(feedback.len(), 1, "{feedback:?}");
+    assert_eq!((feedback[0]["feedback"].as_str(), feedback[0]["by"].as_str()), (Some("false_alarm"), Some("Dr Okafor")));
+    assert_eq!(feedback[0]["alerts"][0]["patient"], "p00003");
+    assert_eq!(sc.metric("wardwatch_sidecar_feedback_total{feedback=\"false_alarm\"}").await, Some(1.0));
 }

@@ -1,6 +1,6 @@
 //! Escalation against the real binary: a firing alert nobody acknowledges goes to the next
 //! channel on time, and a restart in between changes nothing; one acknowledged, or resolved,
-//! before its step does not escalate.
+//! before its step does not escalate, and an acknowledgement is told to the channels that had it.
 
 mod common;
 
@@ -80,9 +80,16 @@ async fn an_acknowledged_or_resolved_alert_does_not_escalate() {
     let url = ward[0]["acknowledge_url"].as_str().unwrap().to_owned();
     let r = sc.client.post(&url).form(&[("by", "Sam")]).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
+    // The ward's channel is told who took it.
+    let told = lines(&dir.path().join("ward.jsonl"), 2, Duration::from_secs(20)).await;
+    let follow_up = &told[1];
+    assert_eq!(follow_up["acknowledged"]["by"], "Sam", "{follow_up}");
+    assert_eq!(follow_up["message"]["banner"]["kind"], "Acknowledged", "{follow_up}");
+    assert!(follow_up["message"]["banner"]["text"].as_str().unwrap_or_default().starts_with("Acknowledged by Sam at "));
+    assert!(follow_up.get("acknowledge_url").is_none(), "nothing left to acknowledge: {follow_up}");
 
     assert_eq!(sc.post(group("ended", vec![long_alert(5, "critical")])).await, Some(200));
-    lines(&dir.path().join("ward.jsonl"), 2, Duration::from_secs(20)).await;
+    lines(&dir.path().join("ward.jsonl"), 3, Duration::from_secs(20)).await;
     assert_eq!(sc.post(resolved("ended", long_alert(5, "critical"))).await, Some(200));
 
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -153,6 +153,22 @@ pub struct Notification {
     /// notification as it is delivered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acknowledge_url: Option<String>,
+    /// Set on the follow-up that tells a notification's channels someone acknowledged it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<Acknowledged>,
+    /// Set, as it is delivered, on an escalation step's message: which step, and since when
+    /// nobody acknowledged it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<String>,
+}
+
+/// Who acknowledged a notification, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acknowledged {
+    /// The name they gave (empty when none).
+    pub by: String,
+    /// When.
+    pub at: DateTime<Utc>,
 }
 
 /// FNV-1a, 64 bits: stable across builds and platforms, unlike std's default hasher.
@@ -241,6 +257,8 @@ impl Notification {
             received_at,
             scoring: Scoring::Unscored { reason: "rescoring is not enabled".into() },
             acknowledge_url: None,
+            acknowledged: None,
+            escalation: None,
         }
     }
 }

@@ -192,6 +192,24 @@ impl AlertView {
     }
 }
 
+/// News about a notification that leads its message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Banner {
+    /// `Acknowledged` or `Escalated`.
+    pub kind: &'static str,
+    /// The line, e.g. "Acknowledged by Sam at 10:02:07 CET (09:02:07 UTC)."
+    pub text: String,
+}
+
+fn banner(n: &Notification, site: &Site) -> Option<Banner> {
+    if let Some(a) = &n.acknowledged {
+        let by = if a.by.is_empty() { String::new() } else { format!(" by {}", a.by) };
+        let text = format!("Acknowledged{by} at {}.", Moment::new(a.at, site.time_zone).both());
+        return Some(Banner { kind: "Acknowledged", text });
+    }
+    n.escalation.clone().map(|text| Banner { kind: "Escalated", text })
+}
+
 /// The message: the answer first, then the details.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct View {
@@ -213,8 +231,11 @@ pub struct View {
     pub verdict: Verdict,
     /// What to do: that alert's runbook.
     pub action: Option<Link>,
-    /// Where to say "I'm on it", for a firing notification.
+    /// Where to say "I'm on it", for a firing notification not yet acknowledged.
     pub acknowledge: Option<Link>,
+    /// The line that leads the message when there is news about it: someone acknowledged it,
+    /// or nobody did and it was escalated.
+    pub banner: Option<Banner>,
     /// Every alert in the group.
     pub alerts: Vec<AlertView>,
     /// Alerts of the group not in `alerts` (left out by Alertmanager or by wardwatch).
@@ -258,12 +279,13 @@ impl View {
             what: first.and_then(|a| a.summary.clone()),
             verdict: verdict(&n.scoring),
             action: first.and_then(|a| a.runbook.clone()),
-            acknowledge: match n.status {
-                Status::Firing => {
+            acknowledge: match (n.status, &n.acknowledged) {
+                (Status::Firing, None) => {
                     n.acknowledge_url.as_deref().and_then(absolute).map(|url| Link { title: "Acknowledge", url })
                 }
-                Status::Resolved => None,
+                _ => None,
             },
+            banner: banner(n, site),
             hidden: n.truncated_alerts.saturating_add(n.left_out),
             notices: n.notices(),
             received: Moment::new(n.received_at, site.time_zone),
@@ -279,14 +301,19 @@ impl View {
         (self.alerts.len() as u64).saturating_add(self.hidden)
     }
 
-    /// One line: `[FIRING critical] [likely artifact] HypoxiaDetected — ward icu-1, patient
+    /// One line: `[ACKNOWLEDGED] [FIRING critical] [likely artifact] HypoxiaDetected — ward icu-1, patient
     /// p00003 (+2 more)`; `[RESOLVED] …`. Email's subject; the file's title.
     pub fn title(&self) -> String {
-        let mut s = match (self.status, &self.severity) {
+        let mut s = match &self.banner {
+            Some(b) if b.kind == "Acknowledged" => "[ACKNOWLEDGED] ".to_owned(),
+            Some(b) if b.kind == "Escalated" => "[ESCALATION] ".to_owned(),
+            _ => String::new(),
+        };
+        s.push_str(&match (self.status, &self.severity) {
             (Status::Firing, Some(sev)) => format!("[FIRING {sev}] "),
             (Status::Firing, None) => "[FIRING] ".to_owned(),
             (Status::Resolved, _) => "[RESOLVED] ".to_owned(),
-        };
+        });
         if let Some(tag) = self.tag {
             s.push_str(&format!("[{tag}] "));
         }
@@ -484,7 +511,7 @@ pub fn html_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::notification::GroupVerdict;
+    use crate::alert::notification::{Acknowledged, GroupVerdict};
     use crate::alert::payload::WebhookPayload;
 
     fn notification() -> Notification {
@@ -504,6 +531,27 @@ mod tests {
             reescalated: false,
             technical: false,
         }))
+    }
+
+    #[test]
+    fn news_of_an_acknowledgement_or_an_escalation_leads_the_message() {
+        let mut n = notification();
+        n.acknowledge_url = Some("https://ww.example.org/acknowledge/t".into());
+        let site = Site { time_zone: chrono_tz::Europe::Paris, ..Site::default() };
+        assert!(View::of(&n, &site).banner.is_none());
+        assert!(View::of(&n, &site).acknowledge.is_some());
+        n.escalation = Some("Escalated (step 1 of 2): nobody acknowledged it within 2 min of 14:00:00 CEST.".into());
+        let v = View::of(&n, &site);
+        assert_eq!(v.banner.as_ref().map(|b| b.kind), Some("Escalated"));
+        assert!(v.title().starts_with("[ESCALATION] [FIRING"), "{}", v.title());
+        assert!(v.acknowledge.is_some(), "an escalation can be acknowledged");
+        n.acknowledged = Some(Acknowledged { by: "Sam".into(), at: "2026-07-01T12:02:00Z".parse().unwrap() });
+        let v = View::of(&n, &site);
+        let banner = v.banner.clone().unwrap();
+        assert_eq!(banner.kind, "Acknowledged");
+        assert!(banner.text.starts_with("Acknowledged by Sam at 2026-07-01 14:02:00 CEST"), "{}", banner.text);
+        assert!(v.title().starts_with("[ACKNOWLEDGED] [FIRING"), "{}", v.title());
+        assert!(v.acknowledge.is_none(), "nothing left to acknowledge");
     }
 
     #[test]

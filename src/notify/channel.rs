@@ -79,55 +79,62 @@ pub struct EmailChannel {
 }
 
 impl EmailChannel {
-    /// The chart for `n`: the last hour of the first alert's expression (from its `generatorURL`;
-    /// a `<series> <op> <number>` rule charts the series and marks the number, a `<series> <op>
-    /// <series>` one charts both: the reading and the patient's own limit), fetched within the
-    /// history client's timeout — the alerting entity's own series only ([`own_series`]). Nothing
-    /// without history or expression; a failure is reported in the email, never an obstacle to
-    /// sending it.
+    /// The chart for `n` ([`history_chart`]); none without a history client.
     async fn chart(&self, n: &Notification) -> ChartPart {
-        let Some(history) = &self.history else { return ChartPart::None };
-        let Some(alert) = n.alerts.first() else { return ChartPart::None };
-        let Some(expr) = history::expression_from_generator_url(&alert.generator_url) else { return ChartPart::None };
-        let (query, limit) = crate::promql::split_comparison(&expr);
-        let end = chrono::Utc::now();
-        let (threshold, limit_query) = match limit {
-            Some(crate::promql::Limit::Number(n)) => (Some(n), None),
-            Some(crate::promql::Limit::Series(q)) => (None, Some(q)),
-            None => (None, None),
-        };
-        // Asked of Prometheus for this entity alone: a rule's expression selects every patient,
-        // and a fetch keeps only the first series it returns.
-        let identity: Vec<(&str, &str)> =
-            IDENTITY.iter().filter_map(|k| alert.labels.get(*k).map(|v| (*k, v.as_str()))).collect();
-        let own = crate::promql::restricted(&query, &identity);
-        let limit_query = limit_query.map(|q| crate::promql::restricted(&q, &identity));
-        let fetch = async {
-            let mut series = own_series(history.fetch(&own, end, CHART_WINDOW, CHART_STEP).await?, &alert.labels);
-            if series.is_empty() {
-                // The series carry fewer labels than the alert (an aggregate): ask for them all.
-                series = own_series(history.fetch(&query, end, CHART_WINDOW, CHART_STEP).await?, &alert.labels);
-            }
-            if let Some(q) = &limit_query {
-                // The patient's own limit, drawn beside the reading; the chart stands without it.
-                if let Ok(limits) = history.fetch(q, end, CHART_WINDOW, CHART_STEP).await {
-                    series.extend(own_series(limits, &alert.labels));
-                }
-            }
-            Ok::<_, history::HistoryError>(series)
-        };
-        let reason = match tokio::time::timeout(history.timeout(), fetch).await {
-            Ok(Ok(series)) if series.iter().any(|s| !s.points.is_empty()) => {
-                let title = alert.labels.get("alertname").map_or("alert", String::as_str);
-                return ChartPart::Image(chart::render_png(title, &series, threshold, CHART_SIZE.0, CHART_SIZE.1));
-            }
-            Ok(Ok(_)) => format!("no samples of {query} in the last hour"),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("Prometheus did not answer within {:?}", history.timeout()),
-        };
-        tracing::warn!(notification = %n.id, %reason, "chart of recent history unavailable; sending the email without it");
-        ChartPart::Unavailable(reason)
+        match &self.history {
+            Some(history) => history_chart(history, n).await,
+            None => ChartPart::None,
+        }
     }
+}
+
+/// The chart of `n`'s recent history from `history`, as an email (and the console) shows it:
+/// the last hour of the first alert's expression (from its `generatorURL`; a `<series> <op>
+/// <number>` rule charts the series and marks the number, a `<series> <op> <series>` one charts
+/// both: the reading and the patient's own limit), fetched within the history client's timeout —
+/// the alerting entity's own series only ([`own_series`]). Nothing without an expression; a
+/// failure is the reason, never an obstacle to sending the message.
+pub async fn history_chart(history: &PrometheusHistory, n: &Notification) -> ChartPart {
+        let Some(alert) = n.alerts.first() else { return ChartPart::None };
+    let Some(expr) = history::expression_from_generator_url(&alert.generator_url) else { return ChartPart::None };
+    let (query, limit) = crate::promql::split_comparison(&expr);
+    let end = chrono::Utc::now();
+    let (threshold, limit_query) = match limit {
+        Some(crate::promql::Limit::Number(n)) => (Some(n), None),
+        Some(crate::promql::Limit::Series(q)) => (None, Some(q)),
+        None => (None, None),
+    };
+    // Asked of Prometheus for this entity alone: a rule's expression selects every patient,
+    // and a fetch keeps only the first series it returns.
+    let identity: Vec<(&str, &str)> =
+        IDENTITY.iter().filter_map(|k| alert.labels.get(*k).map(|v| (*k, v.as_str()))).collect();
+    let own = crate::promql::restricted(&query, &identity);
+    let limit_query = limit_query.map(|q| crate::promql::restricted(&q, &identity));
+    let fetch = async {
+        let mut series = own_series(history.fetch(&own, end, CHART_WINDOW, CHART_STEP).await?, &alert.labels);
+        if series.is_empty() {
+            // The series carry fewer labels than the alert (an aggregate): ask for them all.
+            series = own_series(history.fetch(&query, end, CHART_WINDOW, CHART_STEP).await?, &alert.labels);
+        }
+        if let Some(q) = &limit_query {
+            // The patient's own limit, drawn beside the reading; the chart stands without it.
+            if let Ok(limits) = history.fetch(q, end, CHART_WINDOW, CHART_STEP).await {
+                series.extend(own_series(limits, &alert.labels));
+            }
+        }
+        Ok::<_, history::HistoryError>(series)
+    };
+    let reason = match tokio::time::timeout(history.timeout(), fetch).await {
+        Ok(Ok(series)) if series.iter().any(|s| !s.points.is_empty()) => {
+            let title = alert.labels.get("alertname").map_or("alert", String::as_str);
+            return ChartPart::Image(chart::render_png(title, &series, threshold, CHART_SIZE.0, CHART_SIZE.1));
+        }
+        Ok(Ok(_)) => format!("no samples of {query} in the last hour"),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("Prometheus did not answer within {:?}", history.timeout()),
+    };
+    tracing::warn!(notification = %n.id, %reason, "chart of recent history unavailable; the message goes without it");
+    ChartPart::Unavailable(reason)
 }
 
 /// Labels that say whose a series is.

@@ -236,6 +236,9 @@ pub fn subject(n: &Notification) -> String {
 /// The lines that lead the message, as (heading, text): who, what, the verdict, what to do.
 fn lead(v: &View) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
+    if let Some(b) = &v.banner {
+        out.push((b.kind, b.text.clone()));
+    }
     let who = v.place.who();
     if !who.is_empty() {
         out.push(("Who", who));
@@ -383,6 +386,7 @@ fn html_body(v: &View, chart: &ChartPart) -> String {
                     html_escape(&a.url)
                 )
             }),
+            ("Acknowledged" | "Escalated", _) => format!("<b style=\"color:#1a4f9c\">{}</b>", html_escape(&text)),
             ("Verdict", _) => {
                 let items: Vec<String> =
                     v.verdict.evidence.iter().map(|e| format!("<li>{}</li>", html_escape(e))).collect();
@@ -694,6 +698,23 @@ mod tests {
         let mut bare = notification();
         bare.alerts[0].labels.retain(|k, _| k == "alertname");
         assert_eq!(subject(&bare), "[FIRING] HypoxiaDetected");
+    }
+
+    #[test]
+    fn an_acknowledgement_follow_up_leads_with_who_took_it() {
+        let mut n = notification();
+        n.acknowledged = Some(crate::alert::notification::Acknowledged {
+            by: "Sam <b>".into(),
+            at: "2026-11-22T01:02:00Z".parse().unwrap(),
+        });
+        assert!(subject(&n).starts_with("[ACKNOWLEDGED] [FIRING critical] HypoxiaDetected"), "{}", subject(&n));
+        let v = View::of(&n, &links());
+        let html = html_body(&v, &ChartPart::None);
+        let first = html.find("<tr>").unwrap();
+        assert!(html[first..].starts_with("<tr><td style=\"padding:2px 12px 2px 0;color:#555;vertical-align:top\">Acknowledged</td>"), "{html}");
+        assert!(html.contains("Acknowledged by Sam &lt;b&gt; at 2026-11-22 01:02:00 UTC"), "{html}");
+        assert!(!html.contains("I'm on it"), "no acknowledge button: {html}");
+        assert!(text_body(&v, &ChartPart::None).contains("Acknowledged: Acknowledged by Sam <b> at"), "the text part too");
     }
 
     #[test]

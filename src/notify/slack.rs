@@ -113,7 +113,12 @@ pub fn render(n: &Notification, site: &Site) -> Value {
 /// "🔴 FIRING critical: HypoxiaDetected — icu-1 / p00003", with "(N alerts)" for groups; at most 150 characters.
 fn header_text(v: &View) -> String {
     let severity = v.severity.as_deref();
-    let mut s = format!("{} {}", status_icon(v.status, severity), v.status.as_str().to_uppercase());
+    let mut s = match &v.banner {
+        Some(b) if b.kind == "Acknowledged" => "✋ ACKNOWLEDGED · ".to_owned(),
+        Some(_) => "⏫ ESCALATION · ".to_owned(),
+        None => String::new(),
+    };
+    s.push_str(&format!("{} {}", status_icon(v.status, severity), v.status.as_str().to_uppercase()));
     if let Some(sev) = severity {
         s.push(' ');
         s.push_str(&fit(sev, MAX_LABEL_VALUE_CHARS, false));
@@ -166,6 +171,9 @@ fn fallback_text(v: &View, header: &str) -> String {
 fn lead_block(v: &View) -> Option<Value> {
     let line = |heading: &str, text: &str| format!("*{heading}:* {}", fit(text, MAX_LEAD_LINE_CHARS, true));
     let mut lines = Vec::new();
+    if let Some(b) = &v.banner {
+        lines.push(line(b.kind, &b.text));
+    }
     let who = v.place.who();
     if !who.is_empty() {
         lines.push(line("Who", &who));

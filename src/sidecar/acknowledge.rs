@@ -13,7 +13,9 @@
 //! unless the configuration names a key file, so links stay valid across restarts.
 
 use super::Sidecar;
-use crate::alert::notification::Notification;
+use crate::alert::notification::{Acknowledged, Notification};
+use crate::alert::payload::Status;
+use crate::sidecar::queue::DeliveryState;
 use crate::alert::view::html_escape;
 use crate::alert::view::{Moment, Site, View};
 use axum::extract::{Form, Path, State};
@@ -320,6 +322,7 @@ pub async fn acknowledge(
                 s.telemetry.time_to_acknowledge.observe(waited.as_secs_f64());
             }
             tracing::info!(id, by = %done.by, client = %done.client, "notification acknowledged");
+            follow_up(&s, &id, &done).await;
             page(StatusCode::OK, "Acknowledged", &format!("{about}{}", done_html(&done, &s.settings.site)))
         }
         Ok(Recorded::Already(first)) => {
@@ -331,6 +334,32 @@ pub async fn acknowledge(
                 "The acknowledgement could not be saved (the sidecar's disk is failing). Try again, and call the ward.";
             page(StatusCode::SERVICE_UNAVAILABLE, "Not acknowledged", &format!("{about}<p><b>{why}</b></p>"))
         }
+    }
+}
+
+/// Tell the channels that had notification `id` that someone acknowledged it: a follow-up
+/// message through the queue (durable and retried as any notification), leading with who and
+/// when, with the original's verdict and without an acknowledge link. A channel that gets the
+/// notification only later (a held or escalation channel) is told in that message instead.
+async fn follow_up(s: &Sidecar, id: &str, ack: &Ack) {
+    let Some(item) = s.queue.lookup(id).await else { return };
+    let channels: Vec<String> =
+        item.channels.iter().filter(|(_, st)| st.state == DeliveryState::Delivered).map(|(c, _)| c.clone()).collect();
+    let Ok(mut n) = item.payload.parse::<Notification>() else { return };
+    if channels.is_empty() || n.status != Status::Firing {
+        return;
+    }
+    if let Some(v) = crate::sidecar::rescoring::stored(&item) {
+        n.scoring = v.scoring;
+    }
+    n.acknowledged = Some(Acknowledged { by: ack.by.clone(), at: ack.at });
+    n.id = format!("{id}.ack");
+    match s.queue.enqueue(&n.id, &channels, &n).await {
+        Ok(_) => {
+            tracing::info!(id, channels = ?channels, "acknowledgement follow-up stored");
+            s.wake.notify_one();
+        }
+        Err(e) => tracing::error!(id, error = %e, "cannot store the acknowledgement's follow-up; the acknowledgement stands"),
     }
 }
 

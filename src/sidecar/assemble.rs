@@ -139,6 +139,9 @@ pub async fn assemble(cfg: Validated) -> Result<Arc<Sidecar>, AssembleError> {
     if let Some(a) = acknowledger {
         let _ = sidecar.acknowledge.set(a);
     }
+    if let Some(history) = history_client(cfg.rescoring.prometheus_url.as_ref().map(HttpUrl::as_str)) {
+        let _ = sidecar.history.set(history);
+    }
     if cfg.routes.iter().any(|r| !r.escalation.is_empty()) {
         let _ = sidecar.escalation.set(Box::new(move |labels| cfg.escalation(labels)));
     }

@@ -60,7 +60,7 @@ pub async fn page(State(s): State<Arc<Sidecar>>, Query(filter): Query<Filter>) -
 }
 
 /// The decisions at the end of the audit log, oldest first; a torn or foreign line is skipped.
-fn tail(path: &Path) -> Vec<AuditEntry> {
+pub(super) fn tail(path: &Path) -> Vec<AuditEntry> {
     let Ok(mut f) = std::fs::File::open(path) else { return Vec::new() };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     let from = len.saturating_sub(TAIL_BYTES);
@@ -115,7 +115,12 @@ fn render(
              <td data-l=\"decision\" style=\"color:{colour};font-weight:bold\">{decision}</td>\
              <td data-l=\"score\">{score}</td><td data-l=\"why\">{}</td><td data-l=\"acknowledged\">{acked}</td></tr>",
             html_escape(&clock(e.decided_at).both()),
-            html_escape(&e.alertname),
+            format!(
+                "<a href=\"{}/{}\">{}</a>",
+                super::detail::PATH,
+                html_escape(&e.notification),
+                html_escape(&e.alertname)
+            ),
             html_escape(label("severity")),
             html_escape(&who),
             html_escape(&reasons.join("; ")),

@@ -27,6 +27,7 @@ pub mod assemble;
 pub mod audit;
 pub mod config;
 pub mod console;
+pub mod detail;
 pub mod dispatch;
 pub mod escalation;
 pub mod pipeline;
@@ -109,6 +110,8 @@ pub struct Sidecar {
     pub acknowledge: std::sync::OnceLock<acknowledge::Acknowledger>,
     /// Escalation of unacknowledged alerts, once set (none when never set).
     pub escalation: std::sync::OnceLock<EscalationFn>,
+    /// The Prometheus the console's charts read, once set (no charts when never set).
+    pub history: std::sync::OnceLock<crate::prometheus::PrometheusHistory>,
     /// Groups whose resolved notification arrived, and when (in memory: after a restart,
     /// whether an alert still fires is asked of Prometheus).
     pub resolved: escalation::Resolved,
@@ -136,6 +139,7 @@ impl Sidecar {
             rescoring,
             acknowledge: std::sync::OnceLock::new(),
             escalation: std::sync::OnceLock::new(),
+            history: std::sync::OnceLock::new(),
             resolved: escalation::Resolved::default(),
         })
     }
@@ -154,6 +158,9 @@ impl Sidecar {
 pub fn router(sidecar: Arc<Sidecar>) -> Router {
     let api = Router::new()
         .route("/", get(console::page))
+        .route(&format!("{}/{{id}}", detail::PATH), get(detail::page))
+        .route(&format!("{}/{{id}}/chart.png", detail::PATH), get(detail::chart))
+        .route(&format!("{}/{{id}}/feedback", detail::PATH), post(detail::feedback))
         .route("/model_info", get(api::model_info))
         .route("/predict", post(api::predict))
         .route("/batch_predict", post(api::batch_predict))

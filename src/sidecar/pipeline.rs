@@ -35,7 +35,7 @@ use super::escalation;
 use super::reroute::{self, Routing};
 use super::rescoring;
 use super::Sidecar;
-use crate::alert::notification::Notification;
+use crate::alert::notification::{Acknowledged, Notification};
 use crate::alert::payload::Status;
 use crate::notify::retry::{self, Outcome};
 use crate::sidecar::queue::{DeliveryState, Item, QueueError};
@@ -148,8 +148,11 @@ async fn attempt(s: &Sidecar, item: &Item, channel: &str) -> Record {
         notification.scoring = verdict.scoring;
     }
     notification.notes.extend(item.notes.iter().cloned());
-    notification.notes.extend(escalation::note(item, channel, s.settings.site.time_zone));
-    if let (Some(ack), Status::Firing) = (s.acknowledge.get(), notification.status) {
+    notification.escalation = escalation::note(item, channel, s.settings.site.time_zone);
+    if let Some(a) = s.acknowledge.get().and_then(|a| a.log.get(&item.id)) {
+        notification.acknowledged = Some(Acknowledged { by: a.by, at: a.at });
+    }
+    if let (Some(ack), Status::Firing, None) = (s.acknowledge.get(), notification.status, &notification.acknowledged) {
         notification.acknowledge_url = Some(ack.link(&notification.id, Utc::now()));
     }
     let Some(ch) = s.channels.get(channel) else {

@@ -65,6 +65,9 @@ pub fn stored(item: &Item) -> Option<StoredVerdict> {
 /// as it now stands.
 pub async fn prepare(s: &Sidecar, item: Item) -> Item {
     let Ok(notification) = item.payload.parse::<Notification>() else { return item };
+    if notification.acknowledged.is_some() {
+        return item; // a follow-up: it carries the verdict of the notification it follows
+    }
     match stored(&item) {
         None => decide(s, item, &notification).await,
         Some(v) if !v.held.is_empty() => reescalate_if_due(s, item, &notification, v).await,

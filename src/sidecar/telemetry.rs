@@ -16,6 +16,8 @@ pub struct Telemetry {
     pub acknowledged: IntCounter,
     /// Time from receipt to a person's acknowledgement, seconds.
     pub time_to_acknowledge: Histogram,
+    /// People's answers to "was it real?", by answer.
+    pub feedback: IntCounterVec,
     /// Escalation steps that fell due, by outcome (sent, acknowledged, resolved, downgraded).
     pub escalations: IntCounterVec,
     /// Notifications pending in the queue.
@@ -174,6 +176,14 @@ impl Telemetry {
             &["outcome"],
         )
         .expect("counter");
+        let feedback = IntCounterVec::new(
+            Opts::new("wardwatch_sidecar_feedback_total", "People's answers to \"was this alarm real?\" in the console."),
+            &["feedback"],
+        )
+        .expect("counter");
+        for answer in ["real", "false_alarm"] {
+            feedback.with_label_values(&[answer]);
+        }
         for outcome in ["sent", "acknowledged", "resolved", "downgraded"] {
             escalations.with_label_values(&[outcome]);
         }
@@ -192,6 +202,7 @@ impl Telemetry {
             Box::new(acknowledged.clone()),
             Box::new(time_to_acknowledge.clone()),
             Box::new(escalations.clone()),
+            Box::new(feedback.clone()),
             Box::new(delivered.clone()),
             Box::new(failed.clone()),
             Box::new(queue_depth.clone()),
@@ -227,6 +238,7 @@ impl Telemetry {
             acknowledged,
             time_to_acknowledge,
             escalations,
+            feedback,
         }
     }
 }

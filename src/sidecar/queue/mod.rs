@@ -507,6 +507,11 @@ impl Queue {
         blocking(move || inner.probe()).await.unwrap_or(false)
     }
 
+    /// The queue's directory.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.inner.cfg.dir
+    }
+
     /// Item `id` while the queue remembers it: pending, or delivered within `seen_retention`
     /// (its file is its seen marker); `None` otherwise.
     pub async fn lookup(&self, id: &str) -> Option<Item> {

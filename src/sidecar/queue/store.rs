@@ -309,7 +309,15 @@ impl Inner {
     /// A delivered item, from its seen marker (a dead letter's marker holds no item).
     pub(super) fn retired(&self, id: &str) -> Option<Item> {
         let bytes = self.fs.io.read(&self.fs.sub(SEEN_DIR).join(id)).ok()?;
-        decode(&bytes).ok().filter(|item| item.id == id)
+        let mut item = decode(&bytes).ok().filter(|item| item.id == id)?;
+        // Only a delivered item becomes its own seen marker, renamed as it was last written:
+        // the channels still pending in it are those whose delivery completed it.
+        for c in item.channels.values_mut().filter(|c| c.state == DeliveryState::Pending) {
+            c.state = DeliveryState::Delivered;
+            c.next_attempt_at = None;
+            c.attempts += 1;
+        }
+        Some(item)
     }
 
     pub(super) fn dead_letters(&self) -> Vec<Item> {

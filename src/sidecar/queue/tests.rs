@@ -537,3 +537,15 @@ async fn escalation_steps_are_stored_with_the_item_pending_from_their_time() {
     assert_eq!(skipped.channels["email-b"].state, DeliveryState::Skipped);
     assert_eq!(skipped.channels["email-b"].last_error.as_deref(), Some("acknowledged by Sam"));
 }
+
+#[tokio::test]
+async fn a_delivered_item_is_looked_up_as_delivered_on_every_channel() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (q, _) = open(tmp.path()).await;
+    q.enqueue("d1", &channels(&["email", "file"]), json!(1)).await.unwrap();
+    q.mark_delivered("d1", "file").await.unwrap();
+    q.mark_delivered("d1", "email").await.unwrap();
+    assert_eq!(q.depth(), 0, "retired");
+    let item = q.lookup("d1").await.expect("remembered within seen_retention");
+    assert!(item.channels.values().all(|c| c.state == DeliveryState::Delivered), "{:?}", item.channels);
+}
