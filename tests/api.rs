@@ -159,6 +159,17 @@ async fn every_documented_route_answers_as_documented() {
 #[tokio::test]
 async fn bad_requests_get_a_documented_4xx_with_a_json_error_naming_the_problem() {
     let (api, _running, _dir) = api(true).await;
+    // The console's feedback form, answered badly: a JSON error, documented.
+    let doc = &api.doc["paths"]["/alerts/{id}/feedback"]["post"]["responses"];
+    for (form, want) in [("feedback=maybe", 422), ("feedback=real", 404)] {
+        let url = format!("{}/alerts/0123456789abcdef/feedback", api.base);
+        let r = api.client.post(url).header("content-type", "application/x-www-form-urlencoded").body(form).send();
+        let r = r.await.unwrap();
+        assert_eq!(r.status().as_u16(), want, "{form}");
+        assert!(doc[want.to_string()]["content"]["application/json"].is_object(), "{want} is documented as JSON");
+        let e: Value = r.json().await.unwrap();
+        assert!(e["error"].is_string(), "{e}");
+    }
     let (status, e) = api.call("post", "/predict", Some("{not json".into())).await;
     assert_eq!(status, 400);
     assert!(e["error"].as_str().unwrap().contains("invalid request body"), "{e}");

@@ -70,7 +70,10 @@ async fn a_nurse_acknowledges_from_the_link_on_a_phone_and_the_console_shows_it(
     browser.screenshot("4-detail-feedback").await;
     let feedback = json_lines(&dir.path().join("queue/feedback.jsonl"));
     assert_eq!(feedback.len(), 1, "{feedback:?}");
-    assert_eq!((feedback[0]["feedback"].as_str(), feedback[0]["by"].as_str()), (Some("false_alarm"), Some("Dr Okafor")));
+    assert_eq!(
+        (feedback[0]["feedback"].as_str(), feedback[0]["by"].as_str()),
+        (Some("false_alarm"), Some("Dr Okafor"))
+    );
     assert_eq!(feedback[0]["alerts"][0]["patient"], "p00003");
     assert_eq!(sc.metric("wardwatch_sidecar_feedback_total{feedback=\"false_alarm\"}").await, Some(1.0));
 }

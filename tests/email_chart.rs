@@ -127,7 +127,7 @@ async fn email_with_history_carries_the_chart_as_an_inline_png() {
     let mut reader = png::Decoder::new(std::io::Cursor::new(&png_bytes)).read_info().expect("a valid PNG");
     let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
     let info = reader.next_frame(&mut pixels).expect("one frame");
-    assert_eq!((info.width, info.height), (640, 240));
+    assert_eq!((info.width, info.height), (640, 270), "a title strip over one panel");
     // One step is 30 s and the gauge is seconds old: the chart holds at least its latest sample.
     let coloured = pixels.chunks_exact(3).filter(|p| p[0] != p[1] || p[1] != p[2]).count();
     assert!(coloured >= 16, "the series is drawn: {coloured} coloured pixels");

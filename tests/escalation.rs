@@ -63,7 +63,7 @@ async fn nobody_acknowledges_so_the_charge_nurse_is_told_on_time_across_a_restar
     assert!(waited >= Duration::from_secs(3), "escalated after {waited:?}, before its 3 s");
     assert!(waited < Duration::from_secs(12), "escalated after {waited:?}: late");
     let text = nurse[0].to_string();
-    assert!(text.contains("Escalated (step 1 of 1): nobody acknowledged it within 3 s"), "{text}");
+    assert!(text.contains("Step 1 of 1: nobody acknowledged it within 3 s"), "{text}");
     assert!(nurse[0]["acknowledge_url"].is_string(), "the charge nurse can acknowledge it too: {text}");
     assert_eq!(nurse[0]["id"], ward[0]["id"], "the same notification");
     assert_eq!(json_lines(&dir.path().join("ward.jsonl")).len(), 1, "the ward is not told twice");

@@ -540,7 +540,7 @@ mod tests {
         let site = Site { time_zone: chrono_tz::Europe::Paris, ..Site::default() };
         assert!(View::of(&n, &site).banner.is_none());
         assert!(View::of(&n, &site).acknowledge.is_some());
-        n.escalation = Some("Escalated (step 1 of 2): nobody acknowledged it within 2 min of 14:00:00 CEST.".into());
+        n.escalation = Some("Step 1 of 2: nobody acknowledged it within 2 min of 14:00:00 CEST.".into());
         let v = View::of(&n, &site);
         assert_eq!(v.banner.as_ref().map(|b| b.kind), Some("Escalated"));
         assert!(v.title().starts_with("[ESCALATION] [FIRING"), "{}", v.title());

@@ -17,8 +17,8 @@ use std::time::Duration;
 /// The history charted in an email: the last hour, one point every 30 s.
 const CHART_WINDOW: Duration = Duration::from_secs(3600);
 const CHART_STEP: Duration = Duration::from_secs(30);
-/// The chart's size in pixels.
-const CHART_SIZE: (u32, u32) = (640, 240);
+/// The chart's width in pixels (its height follows from its panels).
+const CHART_WIDTH: u32 = 640;
 
 /// A boxed future, so channels can sit behind `dyn`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -82,7 +82,7 @@ impl EmailChannel {
     /// The chart for `n` ([`history_chart`]); none without a history client.
     async fn chart(&self, n: &Notification) -> ChartPart {
         match &self.history {
-            Some(history) => history_chart(history, n).await,
+            Some(history) => history_chart(history, n, self.links.time_zone).await,
             None => ChartPart::None,
         }
     }
@@ -91,11 +91,13 @@ impl EmailChannel {
 /// The chart of `n`'s recent history from `history`, as an email (and the console) shows it:
 /// the last hour of the first alert's expression (from its `generatorURL`; a `<series> <op>
 /// <number>` rule charts the series and marks the number, a `<series> <op> <series>` one charts
-/// both: the reading and the patient's own limit), fetched within the history client's timeout —
-/// the alerting entity's own series only ([`own_series`]). Nothing without an expression; a
-/// failure is the reason, never an obstacle to sending the message.
-pub async fn history_chart(history: &PrometheusHistory, n: &Notification) -> ChartPart {
-        let Some(alert) = n.alerts.first() else { return ChartPart::None };
+/// both: the reading and the patient's own limit) for the alerting entity alone
+/// ([`own_series`]), in its unit, with the alert's start marked and, for a patient, the heart
+/// rate and the pleth signal's quality below it; clock times in `tz`. Fetched within the history
+/// client's timeout. Nothing without an expression; a failure is the reason, never an obstacle
+/// to sending the message.
+pub async fn history_chart(history: &PrometheusHistory, n: &Notification, tz: chrono_tz::Tz) -> ChartPart {
+    let Some(alert) = n.alerts.first() else { return ChartPart::None };
     let Some(expr) = history::expression_from_generator_url(&alert.generator_url) else { return ChartPart::None };
     let (query, limit) = crate::promql::split_comparison(&expr);
     let end = chrono::Utc::now();
@@ -110,24 +112,84 @@ pub async fn history_chart(history: &PrometheusHistory, n: &Notification) -> Cha
         IDENTITY.iter().filter_map(|k| alert.labels.get(*k).map(|v| (*k, v.as_str()))).collect();
     let own = crate::promql::restricted(&query, &identity);
     let limit_query = limit_query.map(|q| crate::promql::restricted(&q, &identity));
+    let metric = crate::promql::metric_names(&query).into_iter().next().unwrap_or_default();
+    let patient = alert.labels.get("patient").filter(|p| !p.is_empty());
+    let companions: Vec<&str> = match patient {
+        Some(_) => COMPANIONS.iter().map(|(m, _)| *m).filter(|m| *m != metric).collect(),
+        None => Vec::new(),
+    };
     let fetch = async {
         let mut series = own_series(history.fetch(&own, end, CHART_WINDOW, CHART_STEP).await?, &alert.labels);
         if series.is_empty() {
             // The series carry fewer labels than the alert (an aggregate): ask for them all.
             series = own_series(history.fetch(&query, end, CHART_WINDOW, CHART_STEP).await?, &alert.labels);
         }
+        let mut limits = Vec::new();
         if let Some(q) = &limit_query {
             // The patient's own limit, drawn beside the reading; the chart stands without it.
-            if let Ok(limits) = history.fetch(q, end, CHART_WINDOW, CHART_STEP).await {
-                series.extend(own_series(limits, &alert.labels));
+            if let Ok(got) = history.fetch(q, end, CHART_WINDOW, CHART_STEP).await {
+                limits = own_series(got, &alert.labels);
             }
         }
-        Ok::<_, history::HistoryError>(series)
+        let mut others = Vec::new();
+        for m in &companions {
+            let p = patient.map_or("", String::as_str);
+            let q = format!("{m}{{patient=\"{}\"}}", crate::rescore::targets::promql_string(p));
+            if let Ok(got) = history.fetch(&q, end, CHART_WINDOW, CHART_STEP).await {
+                others.push((*m, got));
+            }
+        }
+        Ok::<_, history::HistoryError>((series, limits, others))
     };
     let reason = match tokio::time::timeout(history.timeout(), fetch).await {
-        Ok(Ok(series)) if series.iter().any(|s| !s.points.is_empty()) => {
-            let title = alert.labels.get("alertname").map_or("alert", String::as_str);
-            return ChartPart::Image(chart::render_png(title, &series, threshold, CHART_SIZE.0, CHART_SIZE.1));
+        Ok(Ok((series, limits, others))) if series.iter().any(|s| !s.points.is_empty()) => {
+            let alertname = alert.labels.get("alertname").map_or("alert", String::as_str);
+            let who = crate::alert::view::Place::of(|k| alert.labels.get(k).filter(|v| !v.is_empty()).cloned()).who();
+            let title = if who.is_empty() { alertname.to_owned() } else { format!("{alertname} — {who}") };
+            let (unit, factor) = chart::unit_of(&metric);
+            let scaled = |points: &[(f64, f64)]| points.iter().map(|&(t, v)| (t, v * factor)).collect::<Vec<_>>();
+            let mut lines: Vec<chart::Line> = series
+                .iter()
+                .map(|s| chart::Line { label: series_label(s, &metric), points: scaled(&s.points), limit: false })
+                .collect();
+            lines.extend(limits.iter().map(|s| chart::Line {
+                label: "own alarm limit".into(),
+                points: scaled(&s.points),
+                limit: true,
+            }));
+            let mut panels = vec![chart::Panel {
+                title: quantity(&metric),
+                unit: unit.to_owned(),
+                lines,
+                threshold: threshold.map(|t| t * factor),
+            }];
+            for (m, got) in &others {
+                let (unit, factor) = chart::unit_of(m);
+                let lines: Vec<chart::Line> = got
+                    .iter()
+                    .filter(|s| !s.points.is_empty())
+                    .map(|s| chart::Line {
+                        label: quantity(m),
+                        points: s.points.iter().map(|&(t, v)| (t, v * factor)).collect(),
+                        limit: false,
+                    })
+                    .take(1)
+                    .collect();
+                if !lines.is_empty() {
+                    panels.push(chart::Panel { title: quantity(m), unit: unit.to_owned(), lines, threshold: None });
+                }
+            }
+            let spec = chart::Chart {
+                title,
+                panels,
+                alert_start: Some(alert.starts_at.timestamp() as f64),
+                time_zone: tz,
+                width: CHART_WIDTH,
+            };
+            match chart::render_png(&spec) {
+                Ok(png) => return ChartPart::Image(png),
+                Err(e) => e,
+            }
         }
         Ok(Ok(_)) => format!("no samples of {query} in the last hour"),
         Ok(Err(e)) => e.to_string(),
@@ -135,6 +197,53 @@ pub async fn history_chart(history: &PrometheusHistory, n: &Notification) -> Cha
     };
     tracing::warn!(notification = %n.id, %reason, "chart of recent history unavailable; the message goes without it");
     ChartPart::Unavailable(reason)
+}
+
+/// The signals that tell a patient's real deterioration from an artifact, charted below the
+/// reading: the heart rate (it rises with real hypoxia) and the pleth signal's quality (it falls
+/// when the probe slips).
+const COMPANIONS: [(&str, &str); 2] = [
+    ("wardwatch_patient_heart_rate_beats_per_minute", "heart rate"),
+    ("wardwatch_patient_pleth_signal_quality_ratio", "pleth signal quality"),
+];
+
+/// What a metric measures, for people: `wardwatch_patient_spo2_ratio` is "SpO2".
+fn quantity(metric: &str) -> String {
+    if let Some((_, name)) = COMPANIONS.iter().find(|(m, _)| *m == metric) {
+        return (*name).to_owned();
+    }
+    let (unit, _) = chart::unit_of(metric);
+    let mut name = metric.strip_prefix("wardwatch_").unwrap_or(metric);
+    for entity in ["patient_", "device_", "network_", "node_", "cluster_"] {
+        name = name.strip_prefix(entity).unwrap_or(name);
+    }
+    if !unit.is_empty() {
+        for suffix in [
+            "_ratio",
+            "_beats_per_minute",
+            "_breaths_per_minute",
+            "_mmhg",
+            "_celsius",
+            "_mmol_per_liter",
+            "_volts",
+            "_seconds",
+            "_cells_per_liter",
+            "_bytes",
+        ] {
+            name = name.strip_suffix(suffix).unwrap_or(name);
+        }
+    }
+    match name {
+        "spo2" => "SpO2".to_owned(),
+        "" => "value".to_owned(),
+        other => other.replace('_', " "),
+    }
+}
+
+/// A reading's legend: the entity it belongs to, else its metric.
+fn series_label(s: &Series, metric: &str) -> String {
+    let who = IDENTITY.iter().find_map(|k| s.labels.get(*k).map(|v| format!("{} {v}", quantity(metric))));
+    who.unwrap_or_else(|| quantity(metric))
 }
 
 /// Labels that say whose a series is.

@@ -1,323 +1,332 @@
-//! A small line-chart rasteriser for the email's history chart: pure, deterministic, no fonts.
+//! The chart of an alert's recent history, as its email and the console show it, drawn with
+//! `plotters` into a PNG.
 //!
-//! [`render_png`] draws series on an RGB canvas — white background, light grid, axes, one
-//! coloured 2 px polyline per series, an optional dashed threshold — labels the top and bottom of
-//! the value axis with a built-in 3×5 digit font, and encodes a PNG carrying the title as its
-//! `Title` text chunk. Non-finite values and gaps in time break a line; a lone sample is a dot; a
-//! constant series is a flat line in the middle.
+//! A [`Chart`] is one or more stacked [`Panel`]s over the same time axis: the alert's own reading
+//! first (with the rule's threshold, or the patient's own alarm limit, as a dashed line), then
+//! the companion signals that tell a real deterioration from an artifact (for a patient, heart
+//! rate and the pleth signal's quality). Each panel is in its clinical unit ([`unit_of`]: SpO2 in
+//! %, rates per minute), has a legend, and the moment the alert began is a vertical line across
+//! all of them. The time axis shows clock times in the site's time zone. Gaps in the data break a
+//! line. The PNG carries the chart's title as its `Title` text chunk.
 
-use crate::prometheus::Series;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use plotters::prelude::*;
 
-/// An RGB colour.
-type Rgb = [u8; 3];
-
-const BACKGROUND: Rgb = [255, 255, 255];
-const GRID: Rgb = [232, 232, 232];
-const AXIS: Rgb = [96, 96, 96];
-const LABEL: Rgb = [80, 80, 80];
-const THRESHOLD: Rgb = [204, 0, 0];
-/// Series colours (Tableau 10 without its red, which marks the threshold).
-pub const PALETTE: [Rgb; 8] = [
-    [31, 119, 180],
-    [255, 127, 14],
-    [44, 160, 44],
-    [148, 103, 189],
-    [140, 86, 75],
-    [227, 119, 194],
-    [127, 127, 127],
-    [23, 190, 207],
+/// Series colours (Tableau 10 without its red, which marks limits and the alert's start).
+pub const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(23, 190, 207),
 ];
-/// Smallest and largest side of the image, in pixels.
-const MIN_SIDE: u32 = 16;
-const MAX_SIDE: u32 = 4096;
-/// Glyphs are drawn at this scale: 6×10 px, 8 px apart.
-const SCALE: i64 = 2;
-const ADVANCE: i64 = 4 * SCALE;
-const MARGIN: i64 = 8;
+/// The colour of thresholds, limits and the alert's start.
+pub const MARK: RGBColor = RGBColor(204, 0, 0);
+/// Height of the title strip, of the first panel and of each companion panel, in pixels.
+const TITLE_HEIGHT: u32 = 30;
+const MAIN_HEIGHT: u32 = 240;
+const COMPANION_HEIGHT: u32 = 120;
 
-/// Render `series` as a `width`×`height` PNG (each side clamped to 16..=4096) titled `title`.
-/// Never fails: an empty or all-NaN input gives an empty chart.
-pub fn render_png(title: &str, series: &[Series], threshold: Option<f64>, width: u32, height: u32) -> Vec<u8> {
-    let (w, h) = (width.clamp(MIN_SIDE, MAX_SIDE), height.clamp(MIN_SIDE, MAX_SIDE));
-    let mut canvas = Canvas::new(w, h);
-    let threshold = threshold.filter(|t| t.is_finite());
-    let bounds = Bounds::of(series, threshold);
-    let labels = bounds.map(|b| (format_value(b.v1, b.v1 - b.v0), format_value(b.v0, b.v1 - b.v0)));
-    let label_chars = labels.as_ref().map_or(0, |(a, b)| a.len().max(b.len())) as i64;
-    let mut area = Area::inside(w, h, MARGIN + label_chars * ADVANCE);
-    if area.width() < 16 || area.height() < 8 {
-        area = Area::inside(w, h, 2);
-    }
-    canvas.grid(&area);
-    canvas.axes(&area);
-    if let Some(b) = bounds {
-        if area.left >= MARGIN + label_chars * ADVANCE {
-            if let Some((top, bottom)) = &labels {
-                canvas.text_right(area.left - 4, area.top, top, LABEL);
-                canvas.text_right(area.left - 4, area.bottom - 5 * SCALE + 1, bottom, LABEL);
-            }
-        }
-        if let Some(t) = threshold {
-            canvas.dashed_hline(&area, area.y(&b, t), THRESHOLD);
-        }
-        for (i, s) in series.iter().enumerate() {
-            canvas.series(&area, &b, s, PALETTE[i % PALETTE.len()]);
-        }
-    }
-    canvas.encode(title).unwrap_or_default()
+/// One line of a panel, in the panel's unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    /// What it is, for the legend ("SpO2 p00003", "own alarm limit").
+    pub label: String,
+    /// Samples as (Unix seconds, value); a non-finite value or a gap of more than three steps
+    /// breaks the line.
+    pub points: Vec<(f64, f64)>,
+    /// Drawn dashed in the limit colour (a limit, not a reading).
+    pub limit: bool,
 }
 
-/// The data ranges shown: time `t0..t1` (s) and value `v0..v1`, both non-empty.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Bounds {
-    t0: f64,
-    t1: f64,
-    v0: f64,
-    v1: f64,
+/// One panel: a quantity in one unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Panel {
+    /// The quantity, e.g. "SpO2".
+    pub title: String,
+    /// Its unit as readers write it, e.g. "%", "/min" (empty when it has none).
+    pub unit: String,
+    /// The lines.
+    pub lines: Vec<Line>,
+    /// The rule's threshold, a dashed line.
+    pub threshold: Option<f64>,
 }
 
-impl Bounds {
-    /// Ranges covering every finite sample and the threshold, padded by 5 %; a single time or
-    /// value is centred. `None` when there is nothing to show.
-    fn of(series: &[Series], threshold: Option<f64>) -> Option<Bounds> {
-        let finite = series.iter().flat_map(|s| &s.points).filter(|(t, v)| t.is_finite() && v.is_finite());
-        let (mut t0, mut t1, mut v0, mut v1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
-        for &(t, v) in finite {
-            (t0, t1, v0, v1) = (t0.min(t), t1.max(t), v0.min(v), v1.max(v));
-        }
-        if t0 > t1 {
-            let t = threshold?;
-            (t0, t1, v0, v1) = (0.0, 1.0, t, t);
-        }
-        if let Some(t) = threshold {
-            (v0, v1) = (v0.min(t), v1.max(t));
-        }
-        let (t0, t1) = if t1 - t0 > 0.0 { (t0, t1) } else { (t0 - 1.0, t1 + 1.0) };
-        let pad = if v1 - v0 > 0.0 { (v1 - v0) * 0.05 } else { (v0.abs() * 0.1).max(1.0) };
-        let (v0, v1) = (v0 - pad, v1 + pad);
-        (v1 - v0 > 0.0 && v0.is_finite() && v1.is_finite()).then_some(Bounds { t0, t1, v0, v1 })
-    }
+/// A chart: panels over one time axis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chart {
+    /// The title, e.g. "HypoxiaDetected — patient p00003, bed 03, ward icu-1".
+    pub title: String,
+    /// The panels, the alert's own reading first.
+    pub panels: Vec<Panel>,
+    /// When the alert began (Unix seconds), marked on every panel.
+    pub alert_start: Option<f64>,
+    /// The time zone of the clock times on the axis.
+    pub time_zone: Tz,
+    /// Width in pixels.
+    pub width: u32,
 }
 
-/// The plot area, in pixels, edges included.
-#[derive(Debug, Clone, Copy)]
-struct Area {
-    left: i64,
-    top: i64,
-    right: i64,
-    bottom: i64,
+/// The unit a metric's name ends in, as readers write it, and the factor to it from the base
+/// unit (Prometheus's convention: ratios, seconds, volts): `_ratio` is shown in %, `_volts` in mV.
+pub fn unit_of(metric: &str) -> (&'static str, f64) {
+    const UNITS: [(&str, &str, f64); 10] = [
+        ("_ratio", "%", 100.0),
+        ("_beats_per_minute", "/min", 1.0),
+        ("_breaths_per_minute", "/min", 1.0),
+        ("_mmhg", "mmHg", 1.0),
+        ("_celsius", "°C", 1.0),
+        ("_mmol_per_liter", "mmol/L", 1.0),
+        ("_volts", "mV", 1000.0),
+        ("_seconds", "s", 1.0),
+        ("_cells_per_liter", "/L", 1.0),
+        ("_bytes", "B", 1.0),
+    ];
+    UNITS.iter().find(|(suffix, _, _)| metric.ends_with(suffix)).map_or(("", 1.0), |(_, unit, f)| (unit, *f))
 }
 
-impl Area {
-    /// The canvas less the margins, `left` on the left.
-    fn inside(w: u32, h: u32, left: i64) -> Area {
-        let margin = if h < 48 || w < 48 { 2 } else { MARGIN };
-        Area { left, top: margin, right: i64::from(w) - 1 - margin, bottom: i64::from(h) - 1 - margin }
-    }
-    fn width(&self) -> i64 {
-        self.right - self.left
-    }
-    fn height(&self) -> i64 {
-        self.bottom - self.top
-    }
-    /// Column of time `t`.
-    fn x(&self, b: &Bounds, t: f64) -> i64 {
-        self.left + ((t - b.t0) / (b.t1 - b.t0) * self.width() as f64).round() as i64
-    }
-    /// Row of value `v`.
-    fn y(&self, b: &Bounds, v: f64) -> i64 {
-        self.bottom - ((v - b.v0) / (b.v1 - b.v0) * self.height() as f64).round() as i64
-    }
+/// The height of `chart` in pixels.
+pub fn height(chart: &Chart) -> u32 {
+    TITLE_HEIGHT + MAIN_HEIGHT + COMPANION_HEIGHT * chart.panels.len().saturating_sub(1) as u32
 }
 
-/// A label for `v` on an axis spanning `span`: enough decimals to tell the ends apart.
-fn format_value(v: f64, span: f64) -> String {
-    let a = v.abs();
-    if a >= 1e6 || (a > 0.0 && a < 1e-3 && span < 1e-2) {
-        return format!("{v:.1e}");
-    }
-    let decimals = (2.0 - span.max(1e-9).log10().floor()).clamp(0.0, 4.0) as usize;
-    let s = format!("{v:.decimals$}");
-    if s.starts_with('-') && s.bytes().all(|c| matches!(c, b'-' | b'0' | b'.')) {
-        s[1..].to_string() // "-0.00"
-    } else {
-        s
-    }
+/// Render `chart` as a PNG.
+pub fn render_png(chart: &Chart) -> Result<Vec<u8>, String> {
+    crate::plotting::ensure_font()?;
+    let (w, h) = (chart.width.clamp(200, 4096), height(chart));
+    let mut rgb = vec![255u8; (w * h * 3) as usize];
+    draw(chart, &mut rgb, w, h).map_err(|e| format!("cannot draw the chart: {e}"))?;
+    encode(&rgb, w, h, &chart.title).map_err(|e| format!("cannot encode the chart: {e}"))
 }
 
-/// 3×5 glyphs, one row per byte (bit 2 = left column).
-fn glyph(c: char) -> [u8; 5] {
-    match c {
-        '0' => [7, 5, 5, 5, 7],
-        '1' => [2, 6, 2, 2, 7],
-        '2' => [7, 1, 7, 4, 7],
-        '3' => [7, 1, 7, 1, 7],
-        '4' => [5, 5, 7, 1, 1],
-        '5' => [7, 4, 7, 1, 7],
-        '6' => [7, 4, 7, 5, 7],
-        '7' => [7, 1, 1, 1, 1],
-        '8' => [7, 5, 7, 5, 7],
-        '9' => [7, 5, 7, 1, 7],
-        '.' => [0, 0, 0, 0, 2],
-        '-' => [0, 0, 7, 0, 0],
-        '+' => [0, 2, 7, 2, 0],
-        'e' | 'E' => [7, 4, 7, 4, 7],
-        _ => [0; 5],
-    }
-}
-
-/// An RGB pixel buffer; drawing outside it is ignored.
-struct Canvas {
-    w: i64,
-    h: i64,
-    px: Vec<u8>,
-}
-
-impl Canvas {
-    fn new(w: u32, h: u32) -> Canvas {
-        let px = BACKGROUND.repeat(w as usize * h as usize);
-        Canvas { w: i64::from(w), h: i64::from(h), px }
-    }
-
-    fn set(&mut self, x: i64, y: i64, c: Rgb) {
-        if (0..self.w).contains(&x) && (0..self.h).contains(&y) {
-            let i = ((y * self.w + x) * 3) as usize;
-            self.px[i..i + 3].copy_from_slice(&c);
+fn draw(chart: &Chart, rgb: &mut [u8], w: u32, h: u32) -> Result<(), Box<dyn std::error::Error>> {
+    let root = BitMapBackend::with_buffer(rgb, (w, h)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (top, rest) = root.split_vertically(TITLE_HEIGHT);
+    let title: String = chart.title.chars().take(120).collect();
+    top.draw(&Text::new(title, (10, 7), ("sans-serif", 17).into_font().color(&BLACK)))?;
+    let (t0, t1) = time_range(chart);
+    let mut areas = Vec::new();
+    let mut remaining = rest;
+    for i in 0..chart.panels.len() {
+        if i + 1 == chart.panels.len() {
+            areas.push(remaining.clone());
+            break;
         }
+        let cut = if i == 0 { MAIN_HEIGHT } else { COMPANION_HEIGHT };
+        let (a, b) = remaining.split_vertically(cut);
+        areas.push(a);
+        remaining = b;
     }
-
-    /// A `size`×`size` square with its top-left corner at (x, y).
-    fn square(&mut self, x: i64, y: i64, size: i64, c: Rgb) {
-        for dy in 0..size {
-            for dx in 0..size {
-                self.set(x + dx, y + dy, c);
-            }
+    let tz = chart.time_zone;
+    // The time axis in minutes from the start of the local hour (see `hour_before`).
+    let origin = hour_before(t0, tz);
+    let minutes = move |t: f64| (t - origin) / 60.0;
+    let at = move |m: &f64| origin + m * 60.0;
+    let clock = move |t: &f64| {
+        DateTime::<Utc>::from_timestamp(*t as i64, 0)
+            .map_or(String::new(), |d| d.with_timezone(&tz).format("%H:%M").to_string())
+    };
+    let tick = move |m: &f64| clock(&at(m));
+    for (i, (panel, area)) in chart.panels.iter().zip(&areas).enumerate() {
+        let (v0, v1) = value_range(panel);
+        // The first panel names its quantity on the axis; a companion's legend names it, and its
+        // axis (a third of the height) says only the unit.
+        let caption = match (i, panel.unit.as_str()) {
+            (0, "") => panel.title.clone(),
+            (0, unit) => format!("{} ({unit})", panel.title),
+            (_, unit) => unit.to_owned(),
+        };
+        let last = i + 1 == chart.panels.len();
+        let mut c = ChartBuilder::on(area)
+            .margin_left(8)
+            .margin_right(14)
+            .margin_top(4)
+            .x_label_area_size(if last { 40 } else { 4 })
+            .y_label_area_size(52)
+            .build_cartesian_2d(minutes(t0)..minutes(t1), v0..v1)?;
+        let mut mesh = c.configure_mesh();
+        mesh.light_line_style(RGBColor(236, 236, 236))
+            .bold_line_style(RGBColor(220, 220, 220))
+            .y_labels(if i == 0 { 6 } else { 3 })
+            .y_desc(caption)
+            .y_label_formatter(&|v| format_value(*v))
+            .label_style(("sans-serif", 12));
+        if last {
+            mesh.x_labels(8).x_label_formatter(&tick).x_desc(format!("time ({})", tz.name()));
+        } else {
+            mesh.x_labels(8).x_label_formatter(&|_| String::new());
         }
-    }
-
-    /// Bresenham's line with a 2×2 brush.
-    fn line(&mut self, (x0, y0): (i64, i64), (x1, y1): (i64, i64), c: Rgb) {
-        let (dx, dy) = ((x1 - x0).abs(), -(y1 - y0).abs());
-        let (sx, sy) = (if x0 < x1 { 1 } else { -1 }, if y0 < y1 { 1 } else { -1 });
-        let (mut x, mut y, mut err) = (x0, y0, dx + dy);
-        loop {
-            self.square(x, y, 2, c);
-            if x == x1 && y == y1 {
-                break;
-            }
-            let e2 = 2 * err;
-            if e2 >= dy {
-                err += dy;
-                x += sx;
-            }
-            if e2 <= dx {
-                err += dx;
-                y += sy;
-            }
+        mesh.draw()?;
+        if let Some(t) = panel.threshold.filter(|t| t.is_finite()) {
+            c.draw_series(DashedLineSeries::new([(minutes(t0), t), (minutes(t1), t)], 6, 4, MARK.stroke_width(1)))?
+                .label(format!("threshold {}", format_value(t)))
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], MARK.stroke_width(1)));
         }
-    }
-
-    /// Five horizontal and seven vertical light lines across the area.
-    fn grid(&mut self, a: &Area) {
-        for i in 0..=4 {
-            let y = a.top + a.height() * i / 4;
-            (a.left..=a.right).for_each(|x| self.set(x, y, GRID));
-        }
-        for i in 0..=6 {
-            let x = a.left + a.width() * i / 6;
-            (a.top..=a.bottom).for_each(|y| self.set(x, y, GRID));
-        }
-    }
-
-    /// The value axis on the left and the time axis at the bottom.
-    fn axes(&mut self, a: &Area) {
-        (a.top..=a.bottom).for_each(|y| self.set(a.left, y, AXIS));
-        (a.left..=a.right).for_each(|x| self.set(x, a.bottom, AXIS));
-    }
-
-    /// A 2 px dashed line across the area at row `y` (6 px on, 4 off).
-    fn dashed_hline(&mut self, a: &Area, y: i64, c: Rgb) {
-        for x in (a.left..=a.right).filter(|x| (x - a.left) % 10 < 6) {
-            self.set(x, y, c);
-            self.set(x, y - 1, c);
-        }
-    }
-
-    /// `text` ending just left of column `right`, its top at row `top`.
-    fn text_right(&mut self, right: i64, top: i64, text: &str, c: Rgb) {
-        let mut x = right - text.chars().count() as i64 * ADVANCE + SCALE;
-        for ch in text.chars() {
-            for (row, bits) in glyph(ch).iter().enumerate() {
-                for col in 0..3 {
-                    if bits & (4 >> col) != 0 {
-                        self.square(x + col * SCALE, top + row as i64 * SCALE, SCALE, c);
+        let mut colour = 0;
+        for line in &panel.lines {
+            let style = if line.limit {
+                MARK.stroke_width(2)
+            } else {
+                colour += 1;
+                PALETTE[(colour - 1) % PALETTE.len()].stroke_width(2)
+            };
+            let mut legend = true;
+            for run in runs(&line.points) {
+                let run: Vec<(f64, f64)> = run.into_iter().map(|(t, v)| (minutes(t), v)).collect();
+                if line.limit {
+                    let drawn = c.draw_series(DashedLineSeries::new(run, 6, 4, style))?;
+                    if std::mem::take(&mut legend) {
+                        drawn
+                            .label(line.label.clone())
+                            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
+                    }
+                } else if run.len() == 1 {
+                    let drawn = c.draw_series(run.into_iter().map(|p| Circle::new(p, 2, style.filled())))?;
+                    if std::mem::take(&mut legend) {
+                        drawn
+                            .label(line.label.clone())
+                            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
+                    }
+                } else {
+                    let drawn = c.draw_series(LineSeries::new(run, style))?;
+                    if std::mem::take(&mut legend) {
+                        drawn
+                            .label(line.label.clone())
+                            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
                     }
                 }
             }
-            x += ADVANCE;
         }
-    }
-
-    /// One series: lines between neighbouring finite samples, broken at non-finite values and at
-    /// gaps over 3 times the series' smallest interval; a sample with no neighbour is a dot.
-    fn series(&mut self, a: &Area, b: &Bounds, s: &Series, c: Rgb) {
-        let max_gap = min_interval(s).map_or(f64::INFINITY, |d| d * 3.0);
-        let mut run: Vec<(i64, i64)> = Vec::new();
-        let mut last_t = f64::NEG_INFINITY;
-        for &(t, v) in &s.points {
-            let ok = t.is_finite() && v.is_finite();
-            if !ok || t - last_t > max_gap {
-                self.polyline(&run, c);
-                run.clear();
-            }
-            if ok {
-                run.push((a.x(b, t), a.y(b, v)));
-                last_t = t;
+        if let Some(start) = chart.alert_start.filter(|s| (t0..=t1).contains(s)) {
+            let drawn =
+                c.draw_series(LineSeries::new([(minutes(start), v0), (minutes(start), v1)], MARK.stroke_width(1)))?;
+            if i == 0 {
+                drawn
+                    .label(format!("alert since {}", clock(&start)))
+                    .legend(|(x, y)| PathElement::new(vec![(x + 8, y - 6), (x + 8, y + 6)], MARK.stroke_width(1)));
             }
         }
-        self.polyline(&run, c);
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
+            .label_font(("sans-serif", 12))
+            .border_style(RGBColor(200, 200, 200))
+            .background_style(WHITE.mix(0.85))
+            .draw()?;
     }
+    root.present()?;
+    Ok(())
+}
 
-    /// Connect the points; a single point is a 4×4 dot.
-    fn polyline(&mut self, points: &[(i64, i64)], c: Rgb) {
-        match points {
-            [] => {}
-            [(x, y)] => self.square(x - 1, y - 1, 4, c),
-            _ => points.windows(2).for_each(|p| self.line(p[0], p[1], c)),
+/// The start of the local clock's hour at or before `t` in `tz`, Unix seconds: the time axis
+/// counts minutes from it, so that the round numbers the axis picks are whole clock minutes.
+fn hour_before(t: f64, tz: Tz) -> f64 {
+    use chrono::{Offset, TimeZone};
+    let offset = DateTime::<Utc>::from_timestamp(t as i64, 0)
+        .map_or(0.0, |d| tz.offset_from_utc_datetime(&d.naive_utc()).fix().local_minus_utc() as f64);
+    ((t + offset) / 3600.0).floor() * 3600.0 - offset
+}
+
+/// The runs of a line between its breaks: non-finite values, and gaps longer than three times
+/// its usual step.
+fn runs(points: &[(f64, f64)]) -> Vec<Vec<(f64, f64)>> {
+    let finite: Vec<(f64, f64)> = points.iter().copied().filter(|(t, v)| t.is_finite() && v.is_finite()).collect();
+    let mut steps: Vec<f64> = finite.windows(2).map(|w| w[1].0 - w[0].0).filter(|d| *d > 0.0).collect();
+    steps.sort_by(f64::total_cmp);
+    let step = steps.get(steps.len() / 2).copied().unwrap_or(f64::INFINITY);
+    let mut out: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut previous: Option<(f64, f64)> = None;
+    for p in points.iter().copied().filter(|(t, _)| t.is_finite()) {
+        if !p.1.is_finite() {
+            previous = None;
+            continue;
         }
+        match (previous, out.last_mut()) {
+            (Some(q), Some(run)) if p.0 - q.0 <= 3.0 * step => run.push(p),
+            _ => out.push(vec![p]),
+        }
+        previous = Some(p);
     }
+    out
+}
 
-    /// The PNG: 8-bit RGB, the title as an iTXt `Title` chunk.
-    fn encode(&self, title: &str) -> Result<Vec<u8>, png::EncodingError> {
-        let mut out = Vec::new();
-        let mut enc = png::Encoder::new(&mut out, self.w as u32, self.h as u32);
-        enc.set_color(png::ColorType::Rgb);
-        enc.set_depth(png::BitDepth::Eight);
-        let title: String = title.chars().filter(|c| !c.is_control()).take(200).collect();
-        if !title.is_empty() {
-            enc.add_itxt_chunk("Title".into(), title)?;
-        }
-        let mut writer = enc.write_header()?;
-        writer.write_image_data(&self.px)?;
-        writer.finish()?;
-        Ok(out)
+/// The time axis: every sample and the alert's start; an hour ending now when there is none.
+fn time_range(chart: &Chart) -> (f64, f64) {
+    let times = chart
+        .panels
+        .iter()
+        .flat_map(|p| p.lines.iter())
+        .flat_map(|l| l.points.iter().map(|p| p.0))
+        .chain(chart.alert_start)
+        .filter(|t| t.is_finite());
+    let (lo, hi) = times.fold((f64::MAX, f64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
+    if lo > hi {
+        let now = Utc::now().timestamp() as f64;
+        return (now - 3600.0, now);
+    }
+    if hi - lo < 60.0 {
+        return (lo - 30.0, hi + 30.0);
+    }
+    (lo, hi)
+}
+
+/// A panel's value axis: every finite sample and the threshold, padded by 8%; a constant sits
+/// in the middle.
+fn value_range(panel: &Panel) -> (f64, f64) {
+    let values =
+        panel.lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)).chain(panel.threshold).filter(|v| v.is_finite());
+    let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if lo > hi {
+        return (0.0, 1.0);
+    }
+    let span = hi - lo;
+    if span <= f64::EPSILON * hi.abs().max(1.0) {
+        let pad = hi.abs().max(1.0) * 0.05;
+        return (lo - pad, hi + pad);
+    }
+    (lo - 0.08 * span, hi + 0.08 * span)
+}
+
+/// A value as an axis or legend shows it: at most three significant decimals.
+fn format_value(v: f64) -> String {
+    let a = v.abs();
+    let text = if a >= 100.0 || a == 0.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else if a >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    };
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
     }
 }
 
-/// The smallest positive interval between consecutive finite samples.
-fn min_interval(s: &Series) -> Option<f64> {
-    let times: Vec<f64> = s.points.iter().filter(|(t, v)| t.is_finite() && v.is_finite()).map(|p| p.0).collect();
-    times.windows(2).map(|w| w[1] - w[0]).filter(|d| *d > 0.0).min_by(f64::total_cmp)
+/// The RGB buffer as a PNG with `title` as its `Title` text chunk.
+fn encode(rgb: &[u8], w: u32, h: u32, title: &str) -> Result<Vec<u8>, png::EncodingError> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, w, h);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let title: String = title.chars().filter(|c| !c.is_control()).take(200).collect();
+    if !title.is_empty() {
+        enc.add_itxt_chunk("Title".into(), title)?;
+    }
+    let mut writer = enc.write_header()?;
+    writer.write_image_data(rgb)?;
+    writer.finish()?;
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
-
-    fn series(points: &[(f64, f64)]) -> Series {
-        Series { labels: BTreeMap::new(), points: points.to_vec() }
-    }
 
     /// Width, height and RGB pixels of a PNG.
     fn decode(png_bytes: &[u8]) -> (u32, u32, Vec<u8>) {
@@ -325,103 +334,84 @@ mod tests {
         let mut reader = decoder.read_info().expect("a valid PNG");
         let mut buf = vec![0; reader.output_buffer_size().unwrap()];
         let info = reader.next_frame(&mut buf).expect("one frame");
-        assert_eq!(info.color_type, png::ColorType::Rgb);
         buf.truncate(info.buffer_size());
         (info.width, info.height, buf)
     }
 
-    fn count(px: &[u8], c: Rgb) -> usize {
-        px.chunks_exact(3).filter(|p| *p == c).count()
+    fn count(px: &[u8], c: RGBColor) -> usize {
+        px.chunks_exact(3).filter(|p| *p == [c.0, c.1, c.2]).count()
     }
 
-    fn ramp(n: usize) -> Series {
-        series(&(0..n).map(|i| (1_700_000_000.0 + 30.0 * i as f64, 80.0 + (i % 7) as f64)).collect::<Vec<_>>())
+    fn ramp(n: usize, from: f64) -> Vec<(f64, f64)> {
+        (0..n).map(|i| (1_796_126_400.0 + 30.0 * i as f64, from - 0.1 * i as f64)).collect()
     }
 
-    #[test]
-    fn png_has_the_requested_dimensions() {
-        let (w, h, px) = decode(&render_png("HypoxiaDetected", &[ramp(120)], Some(90.0), 640, 240));
-        assert_eq!((w, h, px.len()), (640, 240, 640 * 240 * 3));
-    }
-
-    #[test]
-    fn each_series_is_drawn_in_its_colour() {
-        let other = series(&ramp(120).points.iter().map(|(t, v)| (*t, v - 20.0)).collect::<Vec<_>>());
-        let (_, _, px) = decode(&render_png("x", &[ramp(120), other], None, 640, 240));
-        assert!(count(&px, PALETTE[0]) > 600, "first series: {}", count(&px, PALETTE[0]));
-        assert!(count(&px, PALETTE[1]) > 600, "second series: {}", count(&px, PALETTE[1]));
-        assert!(count(&px, BACKGROUND) > 640 * 240 / 2, "mostly white");
-        assert!(count(&px, LABEL) > 0, "value labels are drawn");
-    }
-
-    #[test]
-    fn threshold_is_a_dashed_red_line() {
-        let (_, _, px) = decode(&render_png("x", &[ramp(60)], Some(95.0), 640, 240));
-        let red_rows: Vec<usize> =
-            (0..240).filter(|y| count(&px[y * 640 * 3..(y + 1) * 640 * 3], THRESHOLD) > 0).collect();
-        assert_eq!(red_rows.len(), 2, "{red_rows:?}");
-        let row = &px[red_rows[0] * 640 * 3..(red_rows[0] + 1) * 640 * 3];
-        let red = count(row, THRESHOLD);
-        assert!(red > 300 && red < 500, "dashed, not solid: {red}");
-        let (_, _, none) = decode(&render_png("x", &[ramp(60)], Some(f64::NAN), 640, 240));
-        assert_eq!(count(&none, THRESHOLD), 0);
-    }
-
-    #[test]
-    fn empty_input_still_gives_a_valid_png() {
-        for input in [vec![], vec![series(&[])], vec![series(&[(1.0, f64::NAN), (2.0, f64::INFINITY)])]] {
-            let (w, h, px) = decode(&render_png("empty", &input, None, 640, 240));
-            assert_eq!((w, h), (640, 240));
-            assert!(count(&px, AXIS) > 0, "axes are drawn");
-            assert_eq!(count(&px, PALETTE[0]), 0);
+    fn chart(panels: Vec<Panel>) -> Chart {
+        Chart {
+            title: "HypoxiaDetected — patient p00003".into(),
+            panels,
+            alert_start: Some(1_796_126_400.0 + 30.0 * 90.0),
+            time_zone: chrono_tz::Europe::London,
+            width: 640,
         }
-        let (_, _, px) = decode(&render_png("only threshold", &[], Some(90.0), 640, 240));
-        assert!(count(&px, THRESHOLD) > 0);
+    }
+
+    fn spo2() -> Panel {
+        let line = Line { label: "SpO2 p00003".into(), points: ramp(120, 97.0), limit: false };
+        Panel { title: "SpO2".into(), unit: "%".into(), lines: vec![line], threshold: Some(90.0) }
     }
 
     #[test]
-    fn constant_series_is_a_flat_line_in_the_middle() {
-        let flat = series(&[(0.0, 42.0), (30.0, 42.0), (60.0, 42.0)]);
-        let (_, _, px) = decode(&render_png("flat", &[flat], None, 640, 240));
-        let rows: Vec<usize> =
-            (0..240).filter(|y| count(&px[y * 640 * 3..(y + 1) * 640 * 3], PALETTE[0]) > 0).collect();
-        assert_eq!(rows.len(), 2, "{rows:?}");
-        assert!(rows[0].abs_diff(120) <= 2, "{rows:?}");
+    fn units_follow_the_metric_names_suffix() {
+        assert_eq!(unit_of("wardwatch_patient_spo2_ratio"), ("%", 100.0));
+        assert_eq!(unit_of("wardwatch_patient_heart_rate_beats_per_minute"), ("/min", 1.0));
+        assert_eq!(unit_of("wardwatch_patient_blood_pressure_systolic_mmhg"), ("mmHg", 1.0));
+        assert_eq!(unit_of("wardwatch_patient_ecg_st_deviation_volts"), ("mV", 1000.0));
+        assert_eq!(unit_of("up"), ("", 1.0));
     }
 
     #[test]
-    fn single_point_and_nan_gaps_are_drawn_without_panicking() {
-        let (_, _, px) = decode(&render_png("one", &[series(&[(5.0, 1.0)])], None, 640, 240));
-        assert_eq!(count(&px, PALETTE[0]), 16, "a 4×4 dot");
-        let gappy = series(&[(0.0, 1.0), (1.0, f64::NAN), (2.0, 3.0), (3.0, f64::NEG_INFINITY), (4.0, 2.0)]);
-        let (_, _, px) = decode(&render_png("gaps", &[gappy], None, 640, 240));
-        assert_eq!(count(&px, PALETTE[0]), 3 * 16, "three isolated dots");
-        let huge = series(&[(0.0, f64::MAX), (1.0, -f64::MAX), (2.0, 0.0)]);
-        decode(&render_png("huge", &[huge], Some(1e300), 640, 240));
+    fn the_reading_its_threshold_and_the_alerts_start_are_drawn_with_the_title() {
+        let png = render_png(&chart(vec![spo2()])).unwrap();
+        let (w, h, px) = decode(&png);
+        assert_eq!((w, h), (640, TITLE_HEIGHT + MAIN_HEIGHT));
+        assert!(count(&px, PALETTE[0]) > 300, "the reading: {}", count(&px, PALETTE[0]));
+        assert!(count(&px, MARK) > 200, "threshold and start: {}", count(&px, MARK));
+        assert!(px.chunks_exact(3).filter(|p| p[0] < 60 && p[1] < 60 && p[2] < 60).count() > 200, "text is drawn");
+        let reader = png::Decoder::new(std::io::Cursor::new(&png)).read_info().unwrap();
+        let title = reader.info().utf8_text.iter().find(|t| t.keyword == "Title").map(|t| t.get_text().unwrap());
+        assert_eq!(title.as_deref(), Some("HypoxiaDetected — patient p00003"));
     }
 
     #[test]
-    fn tiny_and_huge_sizes_are_clamped() {
-        let (w, h, _) = decode(&render_png("x", &[ramp(10)], Some(1.0), 0, 1));
-        assert_eq!((w, h), (MIN_SIDE, MIN_SIDE));
-        let (w, h, _) = decode(&render_png("x", &[ramp(10)], None, 100_000, 20));
-        assert_eq!((w, h), (MAX_SIDE, 20));
+    fn companion_panels_stack_below_the_reading() {
+        let hr = Line { label: "heart rate".into(), points: ramp(120, 80.0), limit: false };
+        let companion = Panel { title: "heart rate".into(), unit: "/min".into(), lines: vec![hr], threshold: None };
+        let (_, h, _) = decode(&render_png(&chart(vec![spo2(), companion])).unwrap());
+        assert_eq!(h, TITLE_HEIGHT + MAIN_HEIGHT + COMPANION_HEIGHT);
     }
 
     #[test]
-    fn output_is_deterministic() {
-        let input = [ramp(120), series(&[(1_700_000_000.0, 70.0), (1_700_003_570.0, 99.5)])];
-        let a = render_png("HypoxiaDetected — ütf8", &input, Some(90.0), 640, 240);
-        assert_eq!(a, render_png("HypoxiaDetected — ütf8", &input, Some(90.0), 640, 240));
-        assert_ne!(a, render_png("HypoxiaDetected — ütf8", &input, Some(91.0), 640, 240));
+    fn gaps_and_non_finite_values_break_a_line() {
+        let mut points = ramp(10, 97.0);
+        points[4].1 = f64::NAN;
+        points.push((points[9].0 + 3600.0, 95.0));
+        let runs = runs(&points);
+        assert_eq!(runs.iter().map(Vec::len).collect::<Vec<_>>(), [4, 5, 1]);
     }
 
     #[test]
-    fn labels_have_enough_decimals_for_the_span() {
-        assert_eq!(format_value(98.123, 10.0), "98.1");
-        assert_eq!(format_value(98.123, 200.0), "98");
-        assert_eq!(format_value(0.0123, 0.01), "0.0123");
-        assert_eq!(format_value(-0.0001, 10.0), "0.0");
-        assert_eq!(format_value(2.5e9, 1e9), "2.5e9");
+    fn an_empty_or_constant_chart_still_renders() {
+        let empty = Panel { title: "SpO2".into(), unit: "%".into(), lines: vec![], threshold: None };
+        assert!(render_png(&chart(vec![empty])).is_ok());
+        let flat =
+            Line { label: "x".into(), points: vec![(1_796_126_400.0, 5.0), (1_796_126_430.0, 5.0)], limit: false };
+        let flat = Panel { title: "x".into(), unit: String::new(), lines: vec![flat], threshold: None };
+        assert!(render_png(&chart(vec![flat])).is_ok());
+        assert_eq!(format_value(95.0), "95");
+        let utc_ten = 1_782_900_000.0; // 2026-07-01 10:00:00 UTC: 11:00 in London, 15:30 in Kolkata
+        assert_eq!(hour_before(utc_ten + 1500.0, chrono_tz::Europe::London), utc_ten);
+        assert_eq!(hour_before(utc_ten + 1500.0, chrono_tz::Asia::Kolkata), utc_ten - 1800.0, "15:00 IST");
+        assert_eq!(format_value(0.25), "0.25");
     }
 }

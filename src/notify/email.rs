@@ -711,10 +711,18 @@ mod tests {
         let v = View::of(&n, &links());
         let html = html_body(&v, &ChartPart::None);
         let first = html.find("<tr>").unwrap();
-        assert!(html[first..].starts_with("<tr><td style=\"padding:2px 12px 2px 0;color:#555;vertical-align:top\">Acknowledged</td>"), "{html}");
+        assert!(
+            html[first..].starts_with(
+                "<tr><td style=\"padding:2px 12px 2px 0;color:#555;vertical-align:top\">Acknowledged</td>"
+            ),
+            "{html}"
+        );
         assert!(html.contains("Acknowledged by Sam &lt;b&gt; at 2026-11-22 01:02:00 UTC"), "{html}");
         assert!(!html.contains("I'm on it"), "no acknowledge button: {html}");
-        assert!(text_body(&v, &ChartPart::None).contains("Acknowledged: Acknowledged by Sam <b> at"), "the text part too");
+        assert!(
+            text_body(&v, &ChartPart::None).contains("Acknowledged: Acknowledged by Sam <b> at"),
+            "the text part too"
+        );
     }
 
     #[test]

@@ -15,9 +15,9 @@
 use super::Sidecar;
 use crate::alert::notification::{Acknowledged, Notification};
 use crate::alert::payload::Status;
-use crate::sidecar::queue::DeliveryState;
 use crate::alert::view::html_escape;
 use crate::alert::view::{Moment, Site, View};
+use crate::sidecar::queue::DeliveryState;
 use axum::extract::{Form, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -359,7 +359,9 @@ async fn follow_up(s: &Sidecar, id: &str, ack: &Ack) {
             tracing::info!(id, channels = ?channels, "acknowledgement follow-up stored");
             s.wake.notify_one();
         }
-        Err(e) => tracing::error!(id, error = %e, "cannot store the acknowledgement's follow-up; the acknowledgement stands"),
+        Err(e) => {
+            tracing::error!(id, error = %e, "cannot store the acknowledgement's follow-up; the acknowledgement stands")
+        }
     }
 }
 

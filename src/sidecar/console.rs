@@ -110,17 +110,17 @@ fn render(
             Some(a) => format!("✋ {} {}", html_escape(&a.by), html_escape(&clock(a.at).both())),
             None => String::new(),
         };
+        let alert = format!(
+            "<a href=\"{}/{}\">{}</a>",
+            super::detail::PATH,
+            html_escape(&e.notification),
+            html_escape(&e.alertname)
+        );
         rows.push_str(&format!(
-            "<tr><td data-l=\"decided\">{}</td><td><b>{}</b> <small>{}</small></td><td>{}</td>\
+            "<tr><td data-l=\"decided\">{}</td><td><b>{alert}</b> <small>{}</small></td><td>{}</td>\
              <td data-l=\"decision\" style=\"color:{colour};font-weight:bold\">{decision}</td>\
              <td data-l=\"score\">{score}</td><td data-l=\"why\">{}</td><td data-l=\"acknowledged\">{acked}</td></tr>",
             html_escape(&clock(e.decided_at).both()),
-            format!(
-                "<a href=\"{}/{}\">{}</a>",
-                super::detail::PATH,
-                html_escape(&e.notification),
-                html_escape(&e.alertname)
-            ),
             html_escape(label("severity")),
             html_escape(&who),
             html_escape(&reasons.join("; ")),

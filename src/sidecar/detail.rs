@@ -17,8 +17,9 @@ use crate::notify::channel::history_chart;
 use crate::notify::email::ChartPart;
 use crate::rescore::audit::AuditEntry;
 use crate::sidecar::queue::{DeliveryState, Item};
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -124,7 +125,10 @@ pub async fn page(State(s): State<Arc<Sidecar>>, Path(id): Path<String>) -> Resp
     let given = tokio::task::spawn_blocking(move || answers(&path, &wanted)).await.unwrap_or_default();
     let found = notification(&s, &id).await;
     if found.is_none() && trail.is_empty() {
-        return crate::sidecar::receiver::error(StatusCode::NOT_FOUND, "no such notification in the queue's memory or the audit log");
+        return crate::sidecar::receiver::error(
+            StatusCode::NOT_FOUND,
+            "no such notification in the queue's memory or the audit log",
+        );
     }
     let ack = s.acknowledge.get().and_then(|a| a.log.get(&id));
     let ack_link = match (&found, &ack, s.acknowledge.get()) {
@@ -145,7 +149,7 @@ pub async fn chart(State(s): State<Arc<Sidecar>>, Path(id): Path<String>) -> Res
     let Some((_, n)) = notification(&s, &id).await else {
         return crate::sidecar::receiver::error(StatusCode::NOT_FOUND, "no such notification in the queue's memory");
     };
-    match history_chart(history, &n).await {
+    match history_chart(history, &n, s.settings.site.time_zone).await {
         ChartPart::Image(png) => {
             ([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "no-store")], png).into_response()
         }
@@ -158,9 +162,15 @@ pub async fn chart(State(s): State<Arc<Sidecar>>, Path(id): Path<String>) -> Res
 pub async fn feedback(
     State(s): State<Arc<Sidecar>>,
     Path(id): Path<String>,
-    _headers: HeaderMap,
-    Form(form): Form<FeedbackForm>,
+    form: Result<Form<FeedbackForm>, FormRejection>,
 ) -> Response {
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(e) => {
+            let why = format!("not an answer: `feedback` is `real` or `false_alarm` ({})", e.body_text());
+            return crate::sidecar::receiver::error(StatusCode::UNPROCESSABLE_ENTITY, &why);
+        }
+    };
     let Some((_, n)) = notification(&s, &id).await else {
         return crate::sidecar::receiver::error(StatusCode::NOT_FOUND, "no such notification in the queue's memory");
     };
@@ -211,7 +221,7 @@ fn render(
             let evidence: String = v.verdict.evidence.iter().map(|e| format!("<li>{}</li>", html_escape(e))).collect();
             row("Verdict", format!("<b>{}</b><ul>{evidence}</ul>", html_escape(&v.verdict.headline)));
             if let Some(a) = &v.action {
-                row("Action", format!("<a href=\"{}\">{}</a>", html_escape(&a.url), html_escape(&a.title)));
+                row("Action", format!("<a href=\"{}\">{}</a>", html_escape(&a.url), html_escape(a.title)));
             }
             row("Received", html_escape(&v.received.both()));
             let acked = match (ack, ack_link) {
@@ -219,7 +229,9 @@ fn render(
                     let by = if a.by.is_empty() { "someone who gave no name" } else { &a.by };
                     format!("{} at {}", html_escape(by), html_escape(&clock(a.at)))
                 }
-                (None, Some(link)) => format!("<a class=\"button\" href=\"{}\">I'm on it — acknowledge</a>", html_escape(link)),
+                (None, Some(link)) => {
+                    format!("<a class=\"button\" href=\"{}\">I'm on it — acknowledge</a>", html_escape(link))
+                }
                 (None, None) => "—".to_owned(),
             };
             row("Acknowledged", acked);
@@ -252,7 +264,9 @@ fn render(
             }
             body.push_str("</table></div>");
             let scoring = match &n.scoring {
-                Scoring::Scored(g) => format!("score {:.2}, artifact {:.2}, model {}", g.score, g.artifact, g.model_version),
+                Scoring::Scored(g) => {
+                    format!("score {:.2}, artifact {:.2}, model {}", g.score, g.artifact, g.model_version)
+                }
                 Scoring::Unscored { reason } => format!("unscored: {reason}"),
             };
             body.push_str(&format!("<p class=\"muted\">{}</p>", html_escape(&scoring)));

@@ -194,7 +194,7 @@ pub fn note(item: &Item, channel: &str, tz: chrono_tz::Tz) -> Option<String> {
     let waited =
         if minutes >= 1.0 { format!("{minutes:.0} min") } else { format!("{:.0} s", e.after_ms as f64 / 1000.0) };
     Some(format!(
-        "Escalated (step {} of {}): nobody acknowledged it within {waited} of {}.",
+        "Step {} of {}: nobody acknowledged it within {waited} of {}.",
         e.step,
         item.escalation.len(),
         Moment::new(item.enqueued_at, tz).both()

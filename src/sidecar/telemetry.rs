@@ -177,7 +177,10 @@ impl Telemetry {
         )
         .expect("counter");
         let feedback = IntCounterVec::new(
-            Opts::new("wardwatch_sidecar_feedback_total", "People's answers to \"was this alarm real?\" in the console."),
+            Opts::new(
+                "wardwatch_sidecar_feedback_total",
+                "People's answers to \"was this alarm real?\" in the console.",
+            ),
             &["feedback"],
         )
         .expect("counter");

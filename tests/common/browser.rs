@@ -77,8 +77,7 @@ impl Browser {
         let mut browser = Browser { _process: process, socket, session: String::new(), next_id: 0, screenshots };
         let target = browser.call(None, "Target.createTarget", json!({"url": "about:blank"})).await;
         let target = target["targetId"].as_str().expect("a target").to_owned();
-        let attached =
-            browser.call(None, "Target.attachToTarget", json!({"targetId": target, "flatten": true})).await;
+        let attached = browser.call(None, "Target.attachToTarget", json!({"targetId": target, "flatten": true})).await;
         browser.session = attached["sessionId"].as_str().expect("a session").to_owned();
         browser.page("Page.enable", json!({})).await;
         let metrics = json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": true});
