@@ -55,9 +55,29 @@ pub async fn page(State(s): State<Arc<Sidecar>>, Query(filter): Query<Filter>) -
     };
     let acks = s.acknowledge.get();
     let tz = s.settings.site.time_zone;
-    let html = render(&entries, &filter, |id| acks.and_then(|a| a.log.get(id)), s.rescoring.audit.is_some(), tz);
+    let page = Page { audited: s.rescoring.audit.is_some(), tz, grafana: s.settings.site.grafana_url.as_deref() };
+    let html = render(&entries, &filter, |id| acks.and_then(|a| a.log.get(id)), &page);
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], html).into_response()
 }
+
+/// The Grafana dashboards of the site, as one line of links.
+fn grafana_links(grafana: &str) -> String {
+    let base = grafana.trim_end_matches('/');
+    let links: Vec<String> = GRAFANA_DASHBOARDS
+        .iter()
+        .map(|(uid, title)| format!("<a href=\"{}/d/{uid}\">{title}</a>", html_escape(base)))
+        .collect();
+    format!("<p>Grafana: {}</p>", links.join(" · "))
+}
+
+/// The provisioned dashboards (`grafana/dashboards/`) the console links: uid and title.
+const GRAFANA_DASHBOARDS: [(&str, &str); 5] = [
+    ("wardwatch-hospital", "hospital overview"),
+    ("wardwatch-ward", "wards"),
+    ("wardwatch-network", "network"),
+    ("wardwatch-cluster", "cluster"),
+    ("wardwatch-sidecar", "sidecar"),
+];
 
 /// The decisions at the end of the audit log, oldest first; a torn or foreign line is skipped.
 pub(super) fn tail(path: &Path) -> Vec<AuditEntry> {
@@ -78,14 +98,16 @@ pub(super) fn tail(path: &Path) -> Vec<AuditEntry> {
     lines.filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
-/// The page: the newest decisions first, those `filter` keeps.
-fn render(
-    entries: &[AuditEntry],
-    filter: &Filter,
-    ack: impl Fn(&str) -> Option<Ack>,
+/// What the page says of the site: whether decisions are recorded, its time zone, its Grafana.
+struct Page<'a> {
     audited: bool,
     tz: chrono_tz::Tz,
-) -> String {
+    grafana: Option<&'a str>,
+}
+
+/// The page: the newest decisions first, those `filter` keeps.
+fn render(entries: &[AuditEntry], filter: &Filter, ack: impl Fn(&str) -> Option<Ack>, page: &Page) -> String {
+    let (audited, tz) = (page.audited, page.tz);
     let clock = |at| Moment::new(at, tz);
     let mut rows = String::new();
     let shown: Vec<&AuditEntry> = entries.iter().rev().filter(|e| filter.keeps(e)).take(MAX_ROWS).collect();
@@ -147,12 +169,13 @@ fn render(
          tr{{border-bottom:1px solid #ccc;padding:6px 0}} td{{border:none;padding:2px 4px}}\
          td[data-l]:not(:empty)::before{{content:attr(data-l) \": \";color:#777}}}}</style></head><body><h1 style=\"font-size:1.4em\">wardwatch — recent decisions</h1>\
          <form method=\"get\">{}{}{}<button type=\"submit\">Filter</button> <a href=\"/\">all</a> · \
-         <a href=\"/runbooks\">runbooks</a></form><p style=\"color:#555\">{} shown, newest first.</p>{empty}\
+         <a href=\"/runbooks\">runbooks</a></form>{}<p style=\"color:#555\">{} shown, newest first.</p>{empty}\
          <table><tr><th>decided</th><th>alert</th><th>who</th><th>decision</th><th>score</th><th>why</th>\
          <th>acknowledged</th></tr>{rows}</table></body></html>",
         input("ward", &filter.ward, "icu-1"),
         input("severity", &filter.severity, "critical"),
         input("decision", &filter.decision, "downgrade"),
+        page.grafana.map(grafana_links).unwrap_or_default(),
         shown.len(),
     )
 }
@@ -177,24 +200,44 @@ mod tests {
         }
     }
 
+    fn utc(audited: bool) -> Page<'static> {
+        Page { audited, tz: chrono_tz::Tz::UTC, grafana: None }
+    }
+
     #[test]
     fn the_newest_decisions_come_first_filtered_escaped_and_acknowledged() {
         let entries = [entry("n1", "icu-1", Some(Decision::Keep)), entry("n2", "ward-7", Some(Decision::Downgrade))];
         let at = DateTime::from_timestamp(1_796_126_700, 0).unwrap();
         let acked = |id: &str| (id == "n1").then(|| Ack { id: id.into(), by: "Sam".into(), at, client: String::new() });
-        let all = render(&entries, &Filter::default(), acked, true, chrono_tz::Tz::UTC);
+        let all = render(&entries, &Filter::default(), acked, &utc(true));
         let (first, second) = (all.find("downgrade</td>").unwrap(), all.find("keep</td>").unwrap());
         assert!(first < second, "newest first");
         assert!(all.contains("patient p&lt;3&gt;") && !all.contains("p<3>"), "labels are escaped");
         assert!(all.contains("✋ Sam"), "{all}");
         let icu =
-            render(&entries, &Filter { ward: "icu-1".into(), ..Filter::default() }, acked, true, chrono_tz::Tz::UTC);
+            render(&entries, &Filter { ward: "icu-1".into(), ..Filter::default() }, acked, &utc(true));
         assert!(icu.contains("keep</td>") && !icu.contains("downgrade</td>"));
         let step = AuditEntry { escalation_step: Some(2), ..entry("n3", "icu-1", Some(Decision::Keep)) };
-        let with_step = render(&[step], &Filter::default(), acked, true, chrono_tz::Tz::UTC);
+        let with_step = render(&[step], &Filter::default(), acked, &utc(true));
         assert!(with_step.contains(">escalation step 2</td>"), "{with_step}");
-        let none = render(&[], &Filter::default(), acked, false, chrono_tz::Tz::UTC);
+        let none = render(&[], &Filter::default(), acked, &utc(false));
         assert!(none.contains("Rescoring is off"));
+    }
+
+    #[test]
+    fn the_grafana_dashboards_linked_are_those_provisioned() {
+        let page = Page { grafana: Some("https://grafana.example.org/"), ..utc(true) };
+        let line = render(&[], &Filter::default(), |_| None, &page);
+        assert!(line.contains("href=\"https://grafana.example.org/d/wardwatch-hospital\""), "{line}");
+        assert!(!render(&[], &Filter::default(), |_| None, &utc(true)).contains("Grafana"), "none without grafana_url");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("grafana/dashboards");
+        for (uid, _) in GRAFANA_DASHBOARDS {
+            let found = std::fs::read_dir(&dir).unwrap().any(|f| {
+                let text = std::fs::read_to_string(f.unwrap().path()).unwrap_or_default();
+                text.contains(&format!("\"uid\": \"{uid}\""))
+            });
+            assert!(found, "{uid} is a provisioned dashboard");
+        }
     }
 
     #[test]

@@ -223,6 +223,14 @@ fn render(
             if let Some(a) = &v.action {
                 row("Action", format!("<a href=\"{}\">{}</a>", html_escape(&a.url), html_escape(a.title)));
             }
+            if let Some(first) = v.alerts.first().filter(|a| !a.links.is_empty()) {
+                let links: Vec<String> = first
+                    .links
+                    .iter()
+                    .map(|l| format!("<a href=\"{}\">{}</a>", html_escape(&l.url), html_escape(l.title)))
+                    .collect();
+                row("Links", links.join(" · "));
+            }
             row("Received", html_escape(&v.received.both()));
             let acked = match (ack, ack_link) {
                 (Some(a), _) => {
