@@ -66,6 +66,10 @@ pub struct GroupVerdict {
     /// sensor), not a physiological alarm.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub technical: bool,
+    /// The deciding alert's reading and where it was heading, e.g. "SpO2 86%, falling from 95%
+    /// over 3 min", from the history it was scored on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trend: Option<String>,
 }
 
 impl Scoring {

@@ -201,6 +201,16 @@ pub struct Banner {
     pub text: String,
 }
 
+/// The reading and its trend from the rescoring ("SpO2 86%, falling from 95% over 3 min"), for a
+/// firing notification of one alert (in a group, the deciding alert may not be the one shown).
+fn trend_of(n: &Notification) -> Option<String> {
+    let firing = n.alerts.iter().filter(|a| a.status == Status::Firing).count();
+    match (&n.scoring, n.status, firing) {
+        (Scoring::Scored(g), Status::Firing, 1) => g.trend.clone(),
+        _ => None,
+    }
+}
+
 fn banner(n: &Notification, site: &Site) -> Option<Banner> {
     if let Some(a) = &n.acknowledged {
         let by = if a.by.is_empty() { String::new() } else { format!(" by {}", a.by) };
@@ -225,7 +235,7 @@ pub struct View {
     pub name: String,
     /// Who: where that alert is.
     pub place: Place,
-    /// What: that alert's summary.
+    /// What: the reading and its trend when the rescoring read it, else that alert's summary.
     pub what: Option<String>,
     /// The verdict in plain words.
     pub verdict: Verdict,
@@ -276,7 +286,7 @@ impl View {
             tag: if n.status == Status::Firing { n.scoring.tag() } else { None },
             name: label("alertname").unwrap_or_else(|| "alert".to_owned()),
             place: Place::of(|k| group_label(n, k)),
-            what: first.and_then(|a| a.summary.clone()),
+            what: trend_of(n).or_else(|| first.and_then(|a| a.summary.clone())),
             verdict: verdict(&n.scoring),
             action: first.and_then(|a| a.runbook.clone()),
             acknowledge: match (n.status, &n.acknowledged) {
@@ -530,7 +540,22 @@ mod tests {
             unscored: Vec::new(),
             reescalated: false,
             technical: false,
+            trend: None,
         }))
+    }
+
+    #[test]
+    fn what_is_the_reading_and_its_trend_when_the_rescoring_read_it() {
+        let mut n = notification();
+        let summary = View::of(&n, &Site::default()).what;
+        let mut scoring = scored(Decision::Keep, 0.0, &["kept"]);
+        if let Scoring::Scored(g) = &mut scoring {
+            g.trend = Some("SpO2 86%, falling from 95% over 3 min".into());
+        }
+        n.scoring = scoring;
+        assert_eq!(View::of(&n, &Site::default()).what.as_deref(), Some("SpO2 86%, falling from 95% over 3 min"));
+        n.alerts.push(n.alerts[0].clone());
+        assert_eq!(View::of(&n, &Site::default()).what, summary, "a group: the first alert's summary");
     }
 
     #[test]

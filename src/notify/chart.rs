@@ -125,9 +125,11 @@ fn draw(chart: &Chart, rgb: &mut [u8], w: u32, h: u32) -> Result<(), Box<dyn std
     let origin = hour_before(t0, tz);
     let minutes = move |t: f64| (t - origin) / 60.0;
     let at = move |m: &f64| origin + m * 60.0;
+    // Minutes on an axis of an hour; seconds too when the history is a few minutes long.
+    let format = if t1 - t0 < 600.0 { "%H:%M:%S" } else { "%H:%M" };
     let clock = move |t: &f64| {
         DateTime::<Utc>::from_timestamp(*t as i64, 0)
-            .map_or(String::new(), |d| d.with_timezone(&tz).format("%H:%M").to_string())
+            .map_or(String::new(), |d| d.with_timezone(&tz).format(format).to_string())
     };
     let tick = move |m: &f64| clock(&at(m));
     for (i, (panel, area)) in chart.panels.iter().zip(&areas).enumerate() {

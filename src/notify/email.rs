@@ -738,6 +738,7 @@ mod tests {
             unscored: Vec::new(),
             reescalated: true,
             technical: true,
+            trend: None,
         }));
         assert_eq!(
             subject(&n),

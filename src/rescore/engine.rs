@@ -111,6 +111,8 @@ pub struct Scored {
     pub verdict: Verdict,
     /// The model's version.
     pub model_version: String,
+    /// The alert's reading and where it was heading ([`super::trend`]), when people read it so.
+    pub trend: Option<String>,
 }
 
 /// One alert's outcome.
@@ -170,9 +172,9 @@ impl Rescorer {
     }
 
     async fn score(&self, alert: &Alert, firing_for: Duration) -> Result<Scored, (Failure, String)> {
-        let (subject, assessment, entity, window) = self.assess(alert, alert.starts_at).await?;
+        let (subject, assessment, entity, window, trend) = self.assess(alert, alert.starts_at).await?;
         let verdict = self.policy.decide(&subject, &assessment, firing_for);
-        Ok(Scored { entity, window, assessment, verdict, model_version: self.model.version() })
+        Ok(Scored { entity, window, assessment, verdict, model_version: self.model.version(), trend })
     }
 
     /// Assess `alert` on its entity's history up to `end`.
@@ -180,7 +182,7 @@ impl Rescorer {
         &self,
         alert: &Alert,
         end: DateTime<Utc>,
-    ) -> Result<(Subject, Assessment, String, WindowSpan), (Failure, String)> {
+    ) -> Result<(Subject, Assessment, String, WindowSpan, Option<String>), (Failure, String)> {
         let alertname = alert.labels.get("alertname").map_or("", String::as_str);
         let Some(target) = self.targets.resolve(&alert.labels, &alert.generator_url) else {
             return Err((Failure::NoTarget, format!("no rescoring target matches alert {alertname}")));
@@ -212,7 +214,8 @@ impl Rescorer {
             step_ms: window.step_ms,
             signals: window.signals.len(),
         };
-        Ok((subject, assessment, target.key, span))
+        let trend = subject.focus.as_deref().and_then(|f| super::trend::describe(&window, f));
+        Ok((subject, assessment, target.key, span, trend))
     }
 
     /// Look again at downgraded alerts still firing at their re-escalation time `at`, each on its
@@ -222,7 +225,7 @@ impl Rescorer {
         let futures = alerts.iter().map(|a| async move {
             let firing_for = (at - a.starts_at).to_std().unwrap_or_default();
             match tokio::time::timeout(self.budget, self.assess(a, at)).await {
-                Ok(Ok((subject, assessment, _, _))) => {
+                Ok(Ok((subject, assessment, _, _, _))) => {
                     Ok((self.policy.recheck(&subject, &assessment, firing_for), assessment))
                 }
                 Ok(Err((_, why))) => Err(why),
@@ -315,6 +318,7 @@ pub fn summarise(outcomes: &[AlertOutcome]) -> Scoring {
         unscored,
         reescalated: false,
         technical: false,
+        trend: scored.trend.clone(),
     }))
 }
 
@@ -367,6 +371,7 @@ mod tests {
                 assessment: Assessment { score, artifact: 1.0 - score, reasons: vec![] },
                 verdict: Verdict { decision, reasons: vec![Reason { text: format!("{name} reason"), weight: 0.0 }] },
                 model_version: "m".into(),
+                trend: None,
             }),
             Err(f) => Err((f, format!("{} failed", f.as_str()))),
         };

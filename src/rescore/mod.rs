@@ -26,4 +26,5 @@ pub mod model_file;
 pub mod policy;
 pub mod score;
 pub mod targets;
+pub mod trend;
 pub mod window;

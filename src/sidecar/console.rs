@@ -214,8 +214,7 @@ mod tests {
         assert!(first < second, "newest first");
         assert!(all.contains("patient p&lt;3&gt;") && !all.contains("p<3>"), "labels are escaped");
         assert!(all.contains("✋ Sam"), "{all}");
-        let icu =
-            render(&entries, &Filter { ward: "icu-1".into(), ..Filter::default() }, acked, &utc(true));
+        let icu = render(&entries, &Filter { ward: "icu-1".into(), ..Filter::default() }, acked, &utc(true));
         assert!(icu.contains("keep</td>") && !icu.contains("downgrade</td>"));
         let step = AuditEntry { escalation_step: Some(2), ..entry("n3", "icu-1", Some(Decision::Keep)) };
         let with_step = render(&[step], &Filter::default(), acked, &utc(true));

@@ -217,6 +217,7 @@ mod tests {
             unscored: vec![],
             reescalated,
             technical: false,
+            trend: None,
         };
         StoredVerdict { scoring: Scoring::Scored(Box::new(g)), held: vec![] }
     }
