@@ -77,28 +77,24 @@ impl Overrides {
         if let Some(dir) = &self.queue_dir {
             cfg.queue.dir = dir.clone();
         }
-        if let Some(path) = &self.smtp_password_file {
+        let flags = [
+            ("channels.email", "--smtp.password-file", &self.smtp_password_file),
+            ("channels.slack", "--slack.webhook-url-file", &self.slack_webhook_url_file),
+        ];
+        for (kind, flag, file) in flags {
+            let Some(path) = file else { continue };
             let mut any = false;
             for channel in cfg.channels.0.values_mut() {
-                if let ChannelSection::Email(email) = channel {
-                    email.password = Some(Secret::File(path.clone()));
-                    any = true;
-                }
+                let secret = match channel {
+                    ChannelSection::Email(email) if kind == "channels.email" => &mut email.password,
+                    ChannelSection::Slack(slack) if kind == "channels.slack" => &mut slack.webhook_url,
+                    _ => continue,
+                };
+                *secret = Some(Secret::File(path.clone()));
+                any = true;
             }
             if !any {
-                return Err(missing("channels.email", "--smtp.password-file"));
-            }
-        }
-        if let Some(path) = &self.slack_webhook_url_file {
-            let mut any = false;
-            for channel in cfg.channels.0.values_mut() {
-                if let ChannelSection::Slack(slack) = channel {
-                    slack.webhook_url = Some(Secret::File(path.clone()));
-                    any = true;
-                }
-            }
-            if !any {
-                return Err(missing("channels.slack", "--slack.webhook-url-file"));
+                return Err(missing(kind, flag));
             }
         }
         if let Some(path) = &self.inbound_token_file {
