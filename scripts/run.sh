@@ -115,6 +115,8 @@ queue:
   dir: "$RUN/queue"
 inbound_auth:
   bearer_token: {file: "$RUN/secrets/sidecar-token"}
+# The console and the API on loopback only, open, so the console opens in a browser.
+api_auth: none
 links:
   prometheus_url: "http://127.0.0.1:$PROMETHEUS_PORT"
   alertmanager_url: "http://127.0.0.1:$ALERTMANAGER_PORT"

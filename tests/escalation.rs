@@ -66,6 +66,8 @@ async fn nobody_acknowledges_so_the_charge_nurse_is_told_on_time_across_a_restar
     assert!(text.contains("Step 1 of 1: nobody acknowledged it within 3 s"), "{text}");
     assert!(nurse[0]["acknowledge_url"].is_string(), "the charge nurse can acknowledge it too: {text}");
     assert_eq!(nurse[0]["id"], ward[0]["id"], "the same notification");
+    let page = nurse[0]["message"]["page"]["url"].as_str().unwrap_or_default();
+    assert_eq!(page, format!("http://127.0.0.1:{port}/alerts/{}", nurse[0]["id"].as_str().unwrap()), "{text}");
     assert_eq!(json_lines(&dir.path().join("ward.jsonl")).len(), 1, "the ward is not told twice");
     assert_eq!(sc.metric("wardwatch_sidecar_escalation_steps_total{outcome=\"sent\"}").await, Some(1.0));
 }

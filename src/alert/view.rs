@@ -27,13 +27,23 @@ pub struct Site {
     /// The runbooks page as readers reach it (the sidecar serves it); a rule's runbook given as
     /// a path into `runbooks.md` links there, keeping its `#section`.
     pub runbooks_url: Option<String>,
+    /// The console's alert pages as readers reach them (the sidecar serves them:
+    /// `<this>/<notification id>`), where the chart and the history of each notification are.
+    pub alerts_url: Option<String>,
     /// The site's time zone; times are shown in it and in UTC.
     pub time_zone: Tz,
 }
 
 impl Default for Site {
     fn default() -> Self {
-        Self { prometheus_url: None, alertmanager_url: None, grafana_url: None, runbooks_url: None, time_zone: Tz::UTC }
+        Self {
+            prometheus_url: None,
+            alertmanager_url: None,
+            grafana_url: None,
+            runbooks_url: None,
+            alerts_url: None,
+            time_zone: Tz::UTC,
+        }
     }
 }
 
@@ -243,6 +253,8 @@ pub struct View {
     pub action: Option<Link>,
     /// Where to say "I'm on it", for a firing notification not yet acknowledged.
     pub acknowledge: Option<Link>,
+    /// The notification's page in the console: its chart, delivery and audit trail.
+    pub page: Option<Link>,
     /// The line that leads the message when there is news about it: someone acknowledged it,
     /// or nobody did and it was escalated.
     pub banner: Option<Banner>,
@@ -296,6 +308,8 @@ impl View {
                 _ => None,
             },
             banner: banner(n, site),
+            page: links::base_url(site.alerts_url.as_deref())
+                .map(|base| Link { title: "Chart and history", url: format!("{base}/{}", n.id) }),
             hidden: n.truncated_alerts.saturating_add(n.left_out),
             notices: n.notices(),
             received: Moment::new(n.received_at, site.time_zone),
@@ -622,8 +636,13 @@ mod tests {
             alertmanager_url: Some("https://am.example.org".into()),
             ..Site::default()
         };
-        let served = Site { runbooks_url: Some("http://ward-gw:10465/runbooks".into()), ..site.clone() };
+        let served = Site {
+            runbooks_url: Some("http://ward-gw:10465/runbooks".into()),
+            alerts_url: Some("http://ward-gw:10465/alerts/".into()),
+            ..site.clone()
+        };
         let v = View::of(&n, &served);
+        assert_eq!(v.page.as_ref().map(|l| l.url.clone()), Some(format!("http://ward-gw:10465/alerts/{}", n.id)));
         assert_eq!(
             v.action.map(|l| l.url),
             Some("http://ward-gw:10465/runbooks#hypoxia".to_owned()),

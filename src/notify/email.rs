@@ -255,6 +255,9 @@ fn lead(v: &View) -> Vec<(&'static str, String)> {
     if let Some(ack) = &v.acknowledge {
         out.push(("Acknowledge", format!("I'm on it: {}", ack.url)));
     }
+    if let Some(page) = &v.page {
+        out.push(("History", format!("{}: {}", page.title, page.url)));
+    }
     out
 }
 
@@ -386,6 +389,7 @@ fn html_body(v: &View, chart: &ChartPart) -> String {
                     html_escape(&a.url)
                 )
             }),
+            ("History", _) => v.page.as_ref().map_or_else(String::new, html_link),
             ("Acknowledged" | "Escalated", _) => format!("<b style=\"color:#1a4f9c\">{}</b>", html_escape(&text)),
             ("Verdict", _) => {
                 let items: Vec<String> =

@@ -191,6 +191,7 @@ fn lead_block(v: &View) -> Option<Value> {
     let mut actions = Vec::new();
     actions.extend(fitting(&v.action).map(|url| format!("<{url}|📖 Runbook>")));
     actions.extend(fitting(&v.acknowledge).map(|url| format!("<{url}|✋ Acknowledge>")));
+    actions.extend(fitting(&v.page).map(|url| format!("<{url}|📈 Chart and history>")));
     if !actions.is_empty() {
         lines.push(format!("*Action:* {}", actions.join(" · ")));
     }

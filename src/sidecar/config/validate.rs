@@ -296,6 +296,7 @@ impl Validated {
             alertmanager_url: text(&self.links.alertmanager_url),
             grafana_url: text(&self.links.grafana_url),
             runbooks_url: Some(format!("{}{}", self.sidecar_url(), crate::sidecar::runbooks::PATH)),
+            alerts_url: Some(format!("{}{}", self.sidecar_url(), crate::sidecar::detail::PATH)),
             time_zone: self.time_zone,
         }
     }
