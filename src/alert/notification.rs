@@ -28,6 +28,27 @@ pub fn channel_kind(name: &str) -> Option<&'static str> {
     })
 }
 
+/// The priority of a critical firing notification: it is scored and delivered before the rest.
+pub const PRIORITY_CRITICAL: u8 = 0;
+/// The priority of a firing notification of no known severity (info, or none).
+pub const PRIORITY_OTHER: u8 = 2;
+
+/// In which order due notifications go out, lower first (then the older): a firing critical
+/// alert (0), a firing warning (1), another firing alert (2), a resolved notification (3), so a
+/// critical alert in a storm of warnings does not wait behind them. A group's most urgent alert
+/// gives its priority.
+pub fn priority(n: &Notification) -> u8 {
+    if n.status == Status::Resolved {
+        return 3;
+    }
+    let rank = |a: &Alert| match a.labels.get("severity").map(String::as_str) {
+        Some("critical") => PRIORITY_CRITICAL,
+        Some("warning") => 1,
+        _ => PRIORITY_OTHER,
+    };
+    n.alerts.iter().filter(|a| a.status == Status::Firing).map(rank).min().unwrap_or(PRIORITY_OTHER)
+}
+
 /// How the alert was scored: a verdict, or why it went out unscored (it always goes out).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -270,6 +291,25 @@ impl Notification {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_critical_firing_alert_comes_first_and_a_resolved_notification_last() {
+        let p = WebhookPayload::parse(crate::alert::payload::tests::SAMPLE.as_bytes()).unwrap();
+        let mut n = Notification::from_payload(p, Utc::now());
+        let set = |n: &mut Notification, severity: &str| {
+            for a in &mut n.alerts {
+                a.labels.insert("severity".into(), severity.into());
+            }
+        };
+        set(&mut n, "critical");
+        assert_eq!(priority(&n), PRIORITY_CRITICAL);
+        set(&mut n, "warning");
+        assert_eq!(priority(&n), 1);
+        set(&mut n, "info");
+        assert_eq!(priority(&n), PRIORITY_OTHER);
+        n.status = Status::Resolved;
+        assert_eq!(priority(&n), 3);
+    }
 
     #[test]
     fn a_channel_is_named_by_its_kind_or_its_kind_and_a_name_of_its_own() {

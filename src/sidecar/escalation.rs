@@ -2,7 +2,7 @@
 //!
 //! A route names its steps (`escalation: [{after: 2m, channels: [email-charge-nurse]}, …]`).
 //! When the notification is stored, each step's channels are stored with it, pending from the
-//! step's time ([`crate::sidecar::queue::Queue::enqueue_escalating`]), so a restart changes
+//! step's time ([`crate::sidecar::queue::Queue::enqueue_planned`]), so a restart changes
 //! nothing. When a step falls due, [`judge`] decides, and the decision is stored before anything
 //! is sent:
 //!

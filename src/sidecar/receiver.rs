@@ -7,9 +7,9 @@
 
 use super::Sidecar;
 use crate::alert::budget::{self, Received};
-use crate::alert::notification::Notification;
+use crate::alert::notification::{priority, Notification};
 use crate::alert::payload::{PayloadError, Status};
-use crate::sidecar::queue::{Enqueued, QueueError};
+use crate::sidecar::queue::{Enqueued, Plan, QueueError};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -129,7 +129,8 @@ async fn accept(sidecar: &Sidecar, headers: &HeaderMap, body: Body) -> (&'static
     if notification.status == Status::Resolved {
         sidecar.resolved.record(&notification.group_key, notification.received_at);
     }
-    match sidecar.queue.enqueue_escalating(&notification.id, &channels, &escalation, &notification).await {
+    let plan = Plan { channels: &channels, escalation: &escalation, priority: priority(&notification) };
+    match sidecar.queue.enqueue_planned(&notification.id, &plan, &notification).await {
         Ok(Enqueued::Stored { .. }) => {
             tracing::info!(id = %notification.id, status = notification.status.as_str(), alerts = notification.alerts.len(), channels = ?channels, escalation_steps = escalation.len(), "notification stored");
             sidecar.wake.notify_one();

@@ -102,8 +102,21 @@ pub mod record;
 mod recovery;
 mod store;
 
+use crate::alert::notification::PRIORITY_OTHER;
 pub use io::{Io, StdIo};
 pub use record::{ChannelState, DeliveryState, Escalation, Item, Payload};
+
+/// How a notification is to be delivered: its channels, its escalation steps as `(after,
+/// channels)`, and its priority among due items ([`crate::alert::notification::priority`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Plan<'a> {
+    /// The channels it goes to at once.
+    pub channels: &'a [String],
+    /// The escalation steps.
+    pub escalation: &'a [(std::time::Duration, Vec<String>)],
+    /// Lower goes first.
+    pub priority: u8,
+}
 
 use crate::notify::retry;
 use index::Reservation;
@@ -297,20 +310,20 @@ impl Queue {
         channels: &[String],
         payload: impl Serialize,
     ) -> Result<Enqueued, QueueError> {
-        self.enqueue_escalating(id, channels, &[], payload).await
+        self.enqueue_planned(id, &Plan { channels, escalation: &[], priority: PRIORITY_OTHER }, payload).await
     }
 
-    /// [`Queue::enqueue`] with escalation steps: each `(after, channels)` step's channels are
-    /// stored pending from `after` past the time it is stored, in the same durable write, so
-    /// the steps survive a restart. A step's channel must not be one of `channels` or of an
-    /// earlier step (the configuration checks this).
-    pub async fn enqueue_escalating(
+    /// [`Queue::enqueue`] by a [`Plan`]: its priority, and its escalation steps, each step's
+    /// channels stored pending from `after` past the time it is stored, in the same durable
+    /// write, so the steps survive a restart. A step's channel must not be one of the plan's
+    /// channels or of an earlier step (the configuration checks this).
+    pub async fn enqueue_planned(
         &self,
         id: &str,
-        channels: &[String],
-        escalation: &[(std::time::Duration, Vec<String>)],
+        plan: &Plan<'_>,
         payload: impl Serialize,
     ) -> Result<Enqueued, QueueError> {
+        let Plan { channels, escalation, priority } = *plan;
         validate_id(id)?;
         check_channels(id, channels)?;
         for (_, step) in escalation {
@@ -353,6 +366,7 @@ impl Queue {
             verdict: None,
             notes: Vec::new(),
             escalation: steps,
+            priority,
         };
         let bytes = match encode(&item) {
             Ok(bytes) => bytes,
@@ -376,15 +390,16 @@ impl Queue {
     /// they are neither cloned nor counted against `limit`.
     pub async fn due_except(&self, now: DateTime<Utc>, limit: usize, skip: impl Fn(&str) -> bool) -> Vec<Item> {
         let index = self.inner.index();
-        index
+        let mut due: Vec<&Item> = index
             .order
             .values()
             .filter(|id| !skip(id))
             .filter_map(|id| index.slots.get(id)?.item.as_ref())
             .filter(|item| item.is_due(now))
-            .take(limit)
-            .cloned()
-            .collect()
+            .collect();
+        // The most urgent first, then the oldest: `order` is by seq and the sort is stable.
+        due.sort_by_key(|item| item.priority);
+        due.into_iter().take(limit).cloned().collect()
     }
 
     /// Record that `channel` delivered item `id`; the item is removed once no channel is pending.

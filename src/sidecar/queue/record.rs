@@ -103,9 +103,23 @@ pub struct Item {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     /// The escalation steps of a firing notification, in order: each step's channels are on the
-    /// item, pending from the step's time ([`super::Queue::enqueue_escalating`]).
+    /// item, pending from the step's time ([`super::Queue::enqueue_planned`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub escalation: Vec<Escalation>,
+    /// Which due items go first: lower first, then the older
+    /// ([`crate::alert::notification::priority`]: a critical firing alert is 0).
+    #[serde(default = "default_priority", skip_serializing_if = "is_default_priority")]
+    pub priority: u8,
+}
+
+/// The priority of an item stored without one (before items had one, or of the usual kind): a
+/// firing alert of no known severity.
+fn default_priority() -> u8 {
+    crate::alert::notification::PRIORITY_OTHER
+}
+
+fn is_default_priority(p: &u8) -> bool {
+    *p == default_priority()
 }
 
 /// One escalation step: its channels get the notification at `due_at` unless it was
@@ -168,6 +182,8 @@ struct EnvelopeIn {
     notes: Vec<String>,
     #[serde(default)]
     escalation: Vec<Escalation>,
+    #[serde(default = "default_priority")]
+    priority: u8,
 }
 
 /// A `seen/<id>` marker's content.
@@ -234,8 +250,8 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Item, String> {
     if envelope.v != FORMAT_VERSION {
         return Err(format!("format version {} is not supported (expected {FORMAT_VERSION})", envelope.v));
     }
-    let EnvelopeIn { id, seq, enqueued_at, payload, channels, verdict, notes, escalation, .. } = envelope;
-    Ok(Item { id, seq, enqueued_at, payload, channels, verdict, notes, escalation })
+    let EnvelopeIn { id, seq, enqueued_at, payload, channels, verdict, notes, escalation, priority, .. } = envelope;
+    Ok(Item { id, seq, enqueued_at, payload, channels, verdict, notes, escalation, priority })
 }
 
 /// The item in file `name` with content `bytes`, checked against its name.

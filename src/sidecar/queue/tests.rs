@@ -519,7 +519,8 @@ async fn escalation_steps_are_stored_with_the_item_pending_from_their_time() {
     let (q, _) = open(tmp.path()).await;
     let steps =
         [(Duration::from_secs(120), channels(&["email-b"])), (Duration::from_secs(300), channels(&["slack-c"]))];
-    q.enqueue_escalating("e1", &channels(&["email"]), &steps, json!(1)).await.unwrap();
+    let plan = Plan { channels: &channels(&["email"]), escalation: &steps, priority: 0 };
+    q.enqueue_planned("e1", &plan, json!(1)).await.unwrap();
     drop(q);
     let (q, _) = open(tmp.path()).await;
     let item = q.lookup("e1").await.expect("pending after a reopen");
@@ -548,4 +549,20 @@ async fn a_delivered_item_is_looked_up_as_delivered_on_every_channel() {
     assert_eq!(q.depth(), 0, "retired");
     let item = q.lookup("d1").await.expect("remembered within seen_retention");
     assert!(item.channels.values().all(|c| c.state == DeliveryState::Delivered), "{:?}", item.channels);
+}
+
+#[tokio::test]
+async fn the_most_urgent_due_item_goes_first_then_the_oldest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (q, _) = open(tmp.path()).await;
+    let file = channels(&["file"]);
+    for (id, priority) in [("w1", 1), ("w2", 1), ("r1", 3), ("c1", 0), ("w3", 1)] {
+        q.enqueue_planned(id, &Plan { channels: &file, escalation: &[], priority }, json!(id)).await.unwrap();
+    }
+    let order = |items: Vec<Item>| items.into_iter().map(|i| i.id).collect::<Vec<_>>();
+    assert_eq!(order(q.due(Utc::now(), 3).await), ["c1", "w1", "w2"], "the critical alert first, then by age");
+    assert_eq!(order(q.due_except(Utc::now(), 10, |id| id == "c1").await), ["w1", "w2", "w3", "r1"]);
+    drop(q);
+    let (q, _) = open(tmp.path()).await;
+    assert_eq!(q.lookup("c1").await.unwrap().priority, 0, "kept across a restart");
 }
