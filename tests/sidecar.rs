@@ -240,30 +240,12 @@ impl Channel for Slow {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_critical_alert_in_a_storm_of_warnings_goes_out_before_them() {
     let dir = tempfile::tempdir().unwrap();
-    let (queue, _) = Queue::open(QueueConfig::new(dir.path().join("queue"))).await.unwrap();
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let slow = Slow { delay: Duration::from_millis(40), seen: seen.clone() };
-    let settings = Settings {
-        max_body_bytes: 64 * 1024,
-        max_in_flight: 64,
-        auth: InboundAuth::default(),
-        api_auth: InboundAuth::default(),
-        metrics_auth: InboundAuth::default(),
-        stale_after: Duration::from_secs(600),
-        backoff: Backoff { base: Duration::from_millis(50), cap: Duration::from_secs(2) },
-        give_up_after: Duration::from_secs(60),
-        // One delivery at a time: the storm queues up behind it.
-        dispatch_concurrency: 1,
-        site: Default::default(),
-    };
     let route: sidecar::RouteFn = Box::new(|_, _| vec!["file".to_string()]);
-    let sidecar = Sidecar::new(settings, queue, vec![Arc::new(slow)], route, Rescoring::disabled("off in this test"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(sidecar::run(listener, sidecar, async {
-        let _ = stopped.await;
-    }));
+    // One delivery at a time: the storm queues up behind it.
+    let running = common::rescoring::start_one_at_a_time(dir.path(), vec![Arc::new(slow)], route).await;
+    let addr = running.addr;
     let warnings = 30;
     for i in 0..warnings {
         let body = payload("firing", &format!("{i:016x}")).replace("\"critical\"", "\"warning\"");
@@ -274,6 +256,5 @@ async fn a_critical_alert_in_a_storm_of_warnings_goes_out_before_them() {
     let order = seen.lock().unwrap().clone();
     let at = order.iter().position(|s| s == "critical").unwrap();
     assert!(order.len() - 1 - at >= 15, "the critical alert waited behind the warnings: {at} of {}", order.len());
-    let _ = stop.send(());
-    let _ = task.await;
+    drop(running);
 }

@@ -42,6 +42,15 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
+    /// What the line records, as the console lists it: the decision (`escalate`, `keep`,
+    /// `downgrade`, `unscored`) or `escalation step N`.
+    pub fn what_was_decided(&self) -> String {
+        match self.escalation_step {
+            Some(step) => format!("escalation step {step}"),
+            None => self.decision.map_or("unscored", |d| d.as_str()).to_owned(),
+        }
+    }
+
     /// An entry for one alert with nothing decided yet: no score, decision, reasons or window.
     pub fn new(
         notification: &str,

@@ -18,6 +18,7 @@ use crate::alert::payload::Status;
 use crate::alert::view::html_escape;
 use crate::alert::view::{Moment, Site, View};
 use crate::sidecar::queue::DeliveryState;
+use crate::sidecar::rescoring::remembered;
 use axum::extract::{Form, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -342,15 +343,11 @@ pub async fn acknowledge(
 /// when, with the original's verdict and without an acknowledge link. A channel that gets the
 /// notification only later (a held or escalation channel) is told in that message instead.
 async fn follow_up(s: &Sidecar, id: &str, ack: &Ack) {
-    let Some(item) = s.queue.lookup(id).await else { return };
+    let Some((item, mut n)) = remembered(s, id).await else { return };
     let channels: Vec<String> =
         item.channels.iter().filter(|(_, st)| st.state == DeliveryState::Delivered).map(|(c, _)| c.clone()).collect();
-    let Ok(mut n) = item.payload.parse::<Notification>() else { return };
     if channels.is_empty() || n.status != Status::Firing {
         return;
-    }
-    if let Some(v) = crate::sidecar::rescoring::stored(&item) {
-        n.scoring = v.scoring;
     }
     n.acknowledged = Some(Acknowledged { by: ack.by.clone(), at: ack.at });
     n.id = format!("{id}.ack");
@@ -369,12 +366,7 @@ const NOT_ON: &str = "<p>Acknowledgement is not switched on at this sidecar.</p>
 
 /// The notification `id` with its verdict, while the queue still remembers it.
 async fn lookup(s: &Sidecar, id: &str) -> Option<Notification> {
-    let item = s.queue.lookup(id).await?;
-    let mut n: Notification = item.payload.parse().ok()?;
-    if let Some(v) = crate::sidecar::rescoring::stored(&item) {
-        n.scoring = v.scoring;
-    }
-    Some(n)
+    remembered(s, id).await.map(|(_, n)| n)
 }
 
 /// The notification as its message leads: title, who, what, the verdict.

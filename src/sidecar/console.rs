@@ -114,10 +114,7 @@ fn render(entries: &[AuditEntry], filter: &Filter, ack: impl Fn(&str) -> Option<
     for e in &shown {
         let label = |k: &str| e.labels.get(k).map_or("", String::as_str);
         let who = Place::of(|k| e.labels.get(k).filter(|v| !v.is_empty()).cloned()).who();
-        let decision = match e.escalation_step {
-            Some(step) => format!("escalation step {step}"),
-            None => e.decision.map_or("unscored", |d| d.as_str()).to_owned(),
-        };
+        let decision = e.what_was_decided();
         let colour = match decision.as_str() {
             "escalate" => "#b00020",
             "keep" => "#a15c00",

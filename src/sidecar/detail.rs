@@ -101,11 +101,7 @@ fn store(path: &std::path::Path, f: &Feedback) -> std::io::Result<()> {
 /// The notification `id` with the verdict and notes it was delivered with, while the queue
 /// remembers it.
 async fn notification(s: &Sidecar, id: &str) -> Option<(Item, Notification)> {
-    let item = s.queue.lookup(id).await?;
-    let mut n: Notification = item.payload.parse().ok()?;
-    if let Some(v) = crate::sidecar::rescoring::stored(&item) {
-        n.scoring = v.scoring;
-    }
+    let (item, mut n) = crate::sidecar::rescoring::remembered(s, id).await?;
     n.notes.extend(item.notes.iter().cloned());
     Some((item, n))
 }
@@ -286,10 +282,7 @@ fn render(
     }
     body.push_str("<h2>Audit trail</h2><div class=\"wide\"><table><tr><th>when</th><th>alert</th><th>decision</th><th>why</th></tr>");
     for e in trail {
-        let decision = match e.escalation_step {
-            Some(step) => format!("escalation step {step}"),
-            None => e.decision.map_or("unscored", |d| d.as_str()).to_owned(),
-        };
+        let decision = e.what_was_decided();
         body.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             html_escape(&clock(e.decided_at)),

@@ -61,6 +61,17 @@ pub fn stored(item: &Item) -> Option<StoredVerdict> {
     serde_json::from_value(item.verdict.clone()?).ok()
 }
 
+/// Item `id` and its notification with the verdict it was delivered with, while the queue
+/// remembers it ([`crate::sidecar::queue::Queue::lookup`]).
+pub async fn remembered(s: &Sidecar, id: &str) -> Option<(Item, Notification)> {
+    let item = s.queue.lookup(id).await?;
+    let mut n: Notification = item.payload.parse().ok()?;
+    if let Some(v) = stored(&item) {
+        n.scoring = v.scoring;
+    }
+    Some((item, n))
+}
+
 /// Rescore a new item, or re-escalate (or skip) its held channels when they fall due; the item
 /// as it now stands.
 pub async fn prepare(s: &Sidecar, item: Item) -> Item {

@@ -138,12 +138,17 @@ pub async fn start_with_channels(
     dyn_channels: Vec<Arc<dyn Channel>>,
 ) -> Running {
     let names: Vec<String> = dyn_channels.iter().map(|c| c.name().to_string()).collect();
-    start_routed(dir, rescorer, dyn_channels, Box::new(move |_, _| names.clone())).await
+    start_routed(dir, rescorer, dyn_channels, Box::new(move |_, _| names.clone()), 8).await
 }
 
 /// Start a sidecar without rescoring delivering to `dyn_channels` by `route`.
 pub async fn start_with_routes(dir: &Path, dyn_channels: Vec<Arc<dyn Channel>>, route: sidecar::RouteFn) -> Running {
-    start_routed(dir, Err("rescoring is off in this test".into()), dyn_channels, route).await
+    start_routed(dir, Err("rescoring is off in this test".into()), dyn_channels, route, 8).await
+}
+
+/// [`start_with_routes`] delivering one notification at a time, so that work queues up.
+pub async fn start_one_at_a_time(dir: &Path, dyn_channels: Vec<Arc<dyn Channel>>, route: sidecar::RouteFn) -> Running {
+    start_routed(dir, Err("rescoring is off in this test".into()), dyn_channels, route, 1).await
 }
 
 async fn start_routed(
@@ -151,6 +156,7 @@ async fn start_routed(
     rescorer: Result<Rescorer, String>,
     dyn_channels: Vec<Arc<dyn Channel>>,
     route: sidecar::RouteFn,
+    dispatch_concurrency: usize,
 ) -> Running {
     let (queue, _) = Queue::open(QueueConfig { fsync: false, ..QueueConfig::new(dir.join("queue")) }).await.unwrap();
     let settings = Settings {
@@ -162,7 +168,7 @@ async fn start_routed(
         stale_after: Duration::from_secs(600),
         backoff: wardwatch::notify::retry::Backoff { base: Duration::from_millis(50), cap: Duration::from_millis(300) },
         give_up_after: Duration::from_secs(60),
-        dispatch_concurrency: 8,
+        dispatch_concurrency,
         site: Default::default(),
     };
     let audit = Some(Arc::new(AuditLog::open(&dir.join("decisions.jsonl")).unwrap()));
