@@ -8,7 +8,7 @@
 //! - [`PrometheusHistory::fetch`] runs a range query (`/api/v1/query_range`) within a timeout,
 //!   never panics, and caps what it keeps at [`MAX_SERIES`] series of [`MAX_POINTS`] points.
 
-use crate::rescore::history::{Fetch, FetchError, HistoryRequest, HistorySource, SignalGroup};
+use crate::rescore::history::{FetchError, FetchSeries, Fetched, HistoryRequest, HistorySource, SignalGroup};
 use crate::rescore::window::Series as WindowSeries;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -18,6 +18,9 @@ use std::time::Duration;
 pub const MAX_SERIES: usize = 8;
 /// Points kept per series: the most recent ones. The step is widened so a window needs no more.
 pub const MAX_POINTS: usize = 2000;
+/// Series read from one rescoring query: more than a window keeps
+/// ([`crate::rescore::history::MAX_SERIES_PER_GROUP`]), since only those with samples in it count.
+pub const SERIES_PER_QUERY: usize = 1024;
 /// Largest response body read, so a runaway query cannot exhaust memory.
 const MAX_BODY_BYTES: usize = 16 << 20;
 
@@ -250,21 +253,24 @@ impl PrometheusSource {
         Ok(Self { client: PrometheusHistory::new(base_url, timeout)? })
     }
 
+    /// The named series of one group's query over the request's window (every series
+    /// Prometheus returns, up to [`SERIES_PER_QUERY`]; the window keeps the first ones with samples).
     async fn fetch_group(
         &self,
         request: &HistoryRequest,
+        index: usize,
         group: &SignalGroup,
-    ) -> Result<Vec<(String, WindowSeries)>, HistoryError> {
+    ) -> Result<Vec<Fetched>, HistoryError> {
         let points = (request.lookback.as_millis() as i64 / request.step_ms()) as usize + 1;
-        let limits = Limits { max_series: 64, max_points: points };
+        let limits = Limits { max_series: SERIES_PER_QUERY, max_points: points };
         let end = DateTime::<Utc>::from_timestamp_millis(request.end_ms).unwrap_or_default();
         let series = self.client.fetch_limited(&group.query, end, request.lookback, request.step, limits).await?;
         let mut out = Vec::new();
         for s in series {
-            let Some(name) = group.naming.signal_of(&s.labels) else { continue };
+            let Some(signal) = group.naming.signal_of(&s.labels) else { continue };
             let samples =
                 s.points.iter().filter(|(_, v)| v.is_finite()).map(|&(t, v)| ((t * 1000.0).round() as i64, v));
-            out.push((name, WindowSeries::from_pairs(samples)));
+            out.push(Fetched { group: index, signal, series: WindowSeries::from_pairs(samples) });
         }
         Ok(out)
     }
@@ -280,16 +286,14 @@ impl From<HistoryError> for FetchError {
 }
 
 impl HistorySource for PrometheusSource {
-    fn fetch<'a>(&'a self, request: &'a HistoryRequest) -> Fetch<'a> {
+    fn fetch_series<'a>(&'a self, request: &'a HistoryRequest) -> FetchSeries<'a> {
         Box::pin(async move {
-            let fetches = request.groups.iter().map(|g| self.fetch_group(request, g));
-            let mut window = request.empty_window();
+            let fetches = request.groups.iter().enumerate().map(|(i, g)| self.fetch_group(request, i, g));
+            let mut all = Vec::new();
             for result in futures_util::future::join_all(fetches).await {
-                for (name, series) in result? {
-                    window.signals.entry(name).or_insert(series);
-                }
+                all.extend(result?);
             }
-            Ok(window)
+            Ok(all)
         })
     }
 }

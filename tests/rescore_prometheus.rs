@@ -16,6 +16,7 @@ use wardwatch::prometheus::PrometheusSource;
 use wardwatch::rescore::engine::{AlertOutcome, Rescorer};
 use wardwatch::rescore::history::{HistoryRequest, HistorySource, InMemorySource, Naming};
 use wardwatch::rescore::policy::{Decision, Policy};
+use wardwatch::rescore::shared::{SharedHistory, Sharing};
 use wardwatch::rescore::targets::{Targets, TargetsConfig};
 use wardwatch::sidecar::assemble::load_model;
 
@@ -208,5 +209,21 @@ async fn real_alerts_are_rescored_on_backfilled_history_and_replays_agree() {
         assert_eq!(memory.window(&request), from_prometheus, "in memory, samples are taken as query_range takes them");
         let offline = chain(memory, model.clone()).rescore_alert(alert, firing_for).await;
         assert_eq!(scored(&offline), scored(original), "scoring the same samples in memory gives the same decision");
+
+        // Nearby alerts of the patient share one fetch, and each window is the one it would get alone.
+        let prometheus = Arc::new(PrometheusSource::new(&url, Duration::from_secs(10)).unwrap());
+        let shared = Arc::new(SharedHistory::new(prometheus, Sharing::default()));
+        let nearby: Vec<HistoryRequest> = [0, -3, 7, -60, 100]
+            .iter()
+            .map(|k| HistoryRequest { end_ms: request.end_ms + k * 5_000, ..request.clone() })
+            .collect();
+        let windows = futures_util::future::join_all(nearby.iter().map(|r| shared.fetch(r))).await;
+        for (r, w) in nearby.iter().zip(windows) {
+            assert_eq!(w.unwrap(), live.history.fetch(r).await.unwrap(), "the window ending at {}", r.end_ms);
+        }
+        assert_eq!(shared.stats().fetches, 1, "{:?}", shared.stats());
+        let via_shared = chain(shared.clone(), model.clone()).rescore_alert(alert, firing_for).await;
+        assert_eq!(scored(&via_shared), scored(original), "a shared fetch gives the same decision");
+        assert_eq!(shared.stats().fetches, 1, "the alert itself is served from memory: {:?}", shared.stats());
     }
 }

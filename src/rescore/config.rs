@@ -24,6 +24,13 @@ pub struct RescoringSection {
     pub request_timeout: Span,
     /// Bound on rescoring one alert, all requests included (default 3s); past it, unscored.
     pub budget: Span,
+    /// History fetches sent to Prometheus at once, at most (default 4); the alerts of one
+    /// entity share a fetch ([`crate::rescore::shared`]).
+    pub fetch_concurrency: usize,
+    /// How far apart the `startsAt` of one entity's alerts may be to share a fetch (default
+    /// 10m): a fetch reaches this far before and after the windows it was made for, and is kept
+    /// for a minute to serve them.
+    pub share_within: Span,
     /// The audit log: one JSON line per decision (default `<queue.dir>/audit/decisions.jsonl`,
     /// beside the queue it records the decisions of).
     pub audit_log: Option<PathBuf>,
@@ -50,6 +57,8 @@ impl Default for RescoringSection {
             step: span("5s"),
             request_timeout: span("2s"),
             budget: span("3s"),
+            fetch_concurrency: 4,
+            share_within: span("10m"),
             audit_log: None,
             downgraded_channels: vec!["slack".into(), "file".into()],
             policy: Policy::default(),
@@ -82,6 +91,9 @@ impl RescoringSection {
             // Prometheus refuses range queries of more than 11,000 points per series.
             let reason = format!("{} over {} exceeds Prometheus's 11,000 points per series", self.lookback, self.step);
             return Err(("rescoring.step".into(), reason));
+        }
+        if self.fetch_concurrency == 0 {
+            return Err(("rescoring.fetch_concurrency".into(), "must be at least 1".into()));
         }
         let prometheus_url = self.prometheus_url.as_ref().or(fallback_url);
         for (i, c) in self.downgraded_channels.iter().enumerate() {
@@ -135,5 +147,8 @@ mod tests {
         s.step = span("5s");
         s.downgraded_channels = vec!["pager".into()];
         assert_eq!(check(s.clone()), "rescoring.downgraded_channels[0]");
+        s.downgraded_channels = vec!["email".into()];
+        s.fetch_concurrency = 0;
+        assert_eq!(check(s.clone()), "rescoring.fetch_concurrency");
     }
 }

@@ -115,13 +115,58 @@ pub enum FetchError {
     Failed(String),
 }
 
-/// A boxed future returned by a [`HistorySource`].
+/// A boxed future returned by [`HistorySource::fetch`].
 pub type Fetch<'a> = Pin<Box<dyn Future<Output = Result<Window, FetchError>> + Send + 'a>>;
+
+/// A boxed future returned by [`HistorySource::fetch_series`].
+pub type FetchSeries<'a> = Pin<Box<dyn Future<Output = Result<Vec<Fetched>, FetchError>> + Send + 'a>>;
+
+/// Series a window keeps per signal group: the first ones with a sample in the window.
+pub const MAX_SERIES_PER_GROUP: usize = 64;
+
+/// One named series of a fetch: the signal group it came from (its index in the request's
+/// `groups`), the signal it is, and its samples in the window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fetched {
+    /// Index of its group in [`HistoryRequest::groups`].
+    pub group: usize,
+    /// The signal its group's naming makes of it.
+    pub signal: String,
+    /// Its samples, as `query_range` samples them.
+    pub series: Series,
+}
 
 /// A source of entity windows.
 pub trait HistorySource: Send + Sync {
-    /// The window a request describes.
-    fn fetch<'a>(&'a self, request: &'a HistoryRequest) -> Fetch<'a>;
+    /// Every named series the request's groups return over its window, group by group, each
+    /// group's in the order the source returns them (Prometheus sorts them by labels).
+    fn fetch_series<'a>(&'a self, request: &'a HistoryRequest) -> FetchSeries<'a>;
+
+    /// The window a request describes: its series put together by [`assemble`].
+    fn fetch<'a>(&'a self, request: &'a HistoryRequest) -> Fetch<'a> {
+        Box::pin(async move { Ok(assemble(request, self.fetch_series(request).await?)) })
+    }
+}
+
+/// The window of `request` made of its fetched series: per group, the first
+/// [`MAX_SERIES_PER_GROUP`] series with a sample in the window; a signal that several series
+/// are is the first of them. Every source's windows are put together here, so a window does not
+/// depend on which source, or which shared fetch, it came from.
+pub fn assemble(request: &HistoryRequest, fetched: impl IntoIterator<Item = Fetched>) -> Window {
+    let mut window = request.empty_window();
+    let mut kept: BTreeMap<usize, usize> = BTreeMap::new();
+    for f in fetched {
+        if f.series.is_empty() {
+            continue;
+        }
+        let n = kept.entry(f.group).or_default();
+        if *n >= MAX_SERIES_PER_GROUP {
+            continue;
+        }
+        *n += 1;
+        window.signals.entry(f.signal).or_insert(f.series);
+    }
+    window
 }
 
 /// Raw samples held in memory, by entity then signal (tests, the evaluation, backfilled data).
@@ -164,8 +209,11 @@ impl InMemorySource {
 }
 
 impl HistorySource for InMemorySource {
-    fn fetch<'a>(&'a self, request: &'a HistoryRequest) -> Fetch<'a> {
-        Box::pin(async move { Ok(self.window(request)) })
+    fn fetch_series<'a>(&'a self, request: &'a HistoryRequest) -> FetchSeries<'a> {
+        Box::pin(async move {
+            let window = self.window(request);
+            Ok(window.signals.into_iter().map(|(signal, series)| Fetched { group: 0, signal, series }).collect())
+        })
     }
 }
 

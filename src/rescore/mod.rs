@@ -25,6 +25,7 @@ pub mod model;
 pub mod model_file;
 pub mod policy;
 pub mod score;
+pub mod shared;
 pub mod targets;
 pub mod trend;
 pub mod window;

@@ -20,6 +20,7 @@ use crate::prometheus::{PrometheusHistory, PrometheusSource};
 use crate::rescore::config::RescoringSection;
 use crate::rescore::engine::{Model, Rescorer};
 use crate::rescore::model_file;
+use crate::rescore::shared::{SharedHistory, Sharing};
 use crate::rescore::targets::Targets;
 use std::sync::Arc;
 use std::time::Duration;
@@ -190,10 +191,12 @@ fn rescoring(cfg: &RescoringSection, model: Option<Arc<dyn Model>>) -> Rescoring
 
 fn build_rescorer(cfg: &RescoringSection, model: Arc<dyn Model>) -> Result<Rescorer, String> {
     let url = cfg.prometheus_url.as_ref().ok_or("no Prometheus to read history from (set rescoring.prometheus_url)")?;
-    let history = PrometheusSource::new(url.as_str(), cfg.request_timeout.get()).map_err(|e| e.to_string())?;
+    let prometheus = PrometheusSource::new(url.as_str(), cfg.request_timeout.get()).map_err(|e| e.to_string())?;
+    let sharing = Sharing { concurrency: cfg.fetch_concurrency, within: cfg.share_within.get(), ..Sharing::default() };
+    let history = Arc::new(SharedHistory::new(Arc::new(prometheus), sharing));
     let targets = Targets::new(&cfg.targets.clone().unwrap_or_default()).map_err(|e| e.to_string())?;
     Ok(Rescorer {
-        history: Arc::new(history),
+        history,
         targets,
         model,
         policy: cfg.policy.clone(),

@@ -113,10 +113,10 @@ impl Drop for Running {
 pub struct PanickingHistory;
 
 impl HistorySource for PanickingHistory {
-    fn fetch<'a>(
+    fn fetch_series<'a>(
         &'a self,
         _request: &'a wardwatch::rescore::history::HistoryRequest,
-    ) -> wardwatch::rescore::history::Fetch<'a> {
+    ) -> wardwatch::rescore::history::FetchSeries<'a> {
         Box::pin(async { panic!("a bug while fetching history") })
     }
 }
