@@ -133,7 +133,11 @@ impl PrometheusHistory {
         if host.is_none_or(|(_, rest)| rest.is_empty()) {
             return Err(HistoryError::Url(base_url.to_string()));
         }
+        // No gzip: Prometheus compressing a two-hour window of a patient (800 KB of JSON) costs
+        // it 30 ms of CPU per query, four times the query itself; uncompressed, the same window
+        // crosses a 1 Gbit/s link in 7 ms.
         let client = reqwest::Client::builder()
+            .no_gzip()
             .timeout(timeout)
             .connect_timeout(timeout)
             .user_agent(concat!("wardwatch/", env!("CARGO_PKG_VERSION")))
