@@ -258,3 +258,64 @@ async fn a_critical_alert_in_a_storm_of_warnings_goes_out_before_them() {
     assert!(order.len() - 1 - at >= 15, "the critical alert waited behind the warnings: {at} of {}", order.len());
     drop(running);
 }
+
+/// A channel that never answers, as a hung SMTP server.
+struct Hung;
+
+impl Channel for Hung {
+    fn name(&self) -> &str {
+        "email"
+    }
+    fn deliver<'a>(
+        &'a self,
+        _n: &'a wardwatch::alert::notification::Notification,
+    ) -> wardwatch::notify::channel::BoxFuture<'a, wardwatch::notify::retry::Outcome> {
+        Box::pin(std::future::pending())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_channel_holds_up_neither_another_channel_nor_another_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = common::rescoring::Recorder::new("file");
+    let route: sidecar::RouteFn = Box::new(|_, _| vec!["email".to_string(), "file".to_string()]);
+    // Eight turns at once per channel: the hung email channel takes its eight and no more.
+    let running = common::rescoring::start_with_routes(dir.path(), vec![Arc::new(Hung), file.clone()], route).await;
+    let alerts = 40;
+    for i in 0..alerts {
+        assert_eq!(post(running.addr, payload("firing", &format!("{i:016x}")), None).await.0, 200);
+    }
+    let reached = || file.received().len();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while reached() < alerts && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(reached(), alerts, "alerts that reached the file channel");
+    let pending = running.sidecar.queue.due(chrono::Utc::now() + chrono::Duration::hours(1), 1000).await;
+    assert_eq!(pending.len(), alerts, "each still waits for email, none lost");
+    drop(running);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_slack_message_allowed_goes_to_the_most_urgent_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let slack = FakeSlack::start(&[]).await;
+    let config = SlackConfig { rate_per_second: 4.0, burst: 1, ..SlackConfig::new(&slack.url) };
+    let sender = SlackSender::new(config).unwrap();
+    let channel = Arc::new(SlackChannel { sender, links: Links::default() });
+    let route: sidecar::RouteFn = Box::new(|_, _| vec!["slack".to_string()]);
+    let running = common::rescoring::start_with_routes(dir.path(), vec![channel], route).await;
+    let warnings = 12;
+    for i in 0..warnings {
+        let body = payload("firing", &format!("{i:016x}")).replace("\"critical\"", "\"warning\"");
+        assert_eq!(post(running.addr, body, None).await.0, 200);
+    }
+    assert_eq!(post(running.addr, payload("firing", "ffffffffffffffff"), None).await.0, 200);
+    eventually("every message reached Slack", Duration::from_secs(20), || slack.received().len() == warnings + 1).await;
+    let order: Vec<String> = slack.received().iter().map(|(_, _, body)| body.to_string()).collect();
+    let at = order.iter().position(|m| m.contains("FIRING critical")).expect("the critical alert reached Slack");
+    // At four messages a second the warnings take three seconds; eight attempts waiting in the
+    // limiter (one per lane) would put the critical one ninth or later.
+    assert!(at <= 3, "the critical alert was message {} of {}: {order:#?}", at + 1, order.len());
+    drop(running);
+}

@@ -30,6 +30,12 @@ pub trait Channel: Send + Sync {
     fn name(&self) -> &str;
     /// One delivery attempt.
     fn deliver<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Outcome>;
+    /// How many attempts could start now without waiting (a rate limit's free tokens); the
+    /// dispatcher starts no more, so an urgent notification is not queued behind attempts
+    /// that would only wait. Unlimited unless the channel has a rate limit.
+    fn ready(&self) -> usize {
+        usize::MAX
+    }
 }
 
 /// A channel under the name the configuration gives it (`email-charge-nurse`).
@@ -47,6 +53,9 @@ impl Channel for Named {
     fn deliver<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Outcome> {
         self.channel.deliver(n)
     }
+    fn ready(&self) -> usize {
+        self.channel.ready()
+    }
 }
 
 /// Slack incoming webhook.
@@ -63,6 +72,9 @@ impl Channel for SlackChannel {
     }
     fn deliver<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Outcome> {
         Box::pin(async move { self.sender.send(&slack::render(n, &self.links)).await })
+    }
+    fn ready(&self) -> usize {
+        self.sender.ready()
     }
 }
 

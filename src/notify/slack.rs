@@ -500,6 +500,17 @@ impl Gcra {
         self.tat = Some(tat.checked_add(self.interval).unwrap_or(tat));
         Ok(())
     }
+
+    /// Tokens that could be taken at `now` without waiting.
+    fn available(&self, now: Instant) -> usize {
+        let tat = self.tat.map_or(now, |t| t.max(now));
+        let Some(horizon) = now.checked_add(self.tolerance) else { return usize::MAX };
+        if tat > horizon {
+            return 0;
+        }
+        let spare = (horizon - tat).as_nanos() / self.interval.as_nanos().max(1);
+        usize::try_from(spare).unwrap_or(usize::MAX).saturating_add(1)
+    }
 }
 
 impl RateLimiter {
@@ -517,6 +528,14 @@ impl RateLimiter {
             .checked_mul(burst - 1)
             .ok_or_else(|| SlackError::InvalidConfig(format!("burst {burst} is too large")))?;
         Ok(Self { schedule: Mutex::new(Gcra { interval, tolerance, tat: None }) })
+    }
+
+    /// Tokens free now: 0 while someone waits for one.
+    pub fn available(&self) -> usize {
+        match self.schedule.try_lock() {
+            Ok(schedule) => schedule.available(Instant::now()),
+            Err(_) => 0,
+        }
     }
 
     /// Wait until a token is available and take it. Waiters are served in order; dropping the future
@@ -566,6 +585,11 @@ impl SlackSender {
             .build()
             .map_err(|e| SlackError::Client(error_chain(&e.without_url())))?;
         Ok(Self { client, url, limiter })
+    }
+
+    /// Messages that could be sent now without waiting for the rate limiter.
+    pub fn ready(&self) -> usize {
+        self.limiter.available()
     }
 
     /// One delivery attempt: wait for the rate limiter, POST the message as JSON, classify the answer
@@ -951,6 +975,23 @@ mod tests {
             assert_eq!(schedule.try_take(now), Ok(()), "the bucket refills, up to the burst");
         }
         assert_eq!(schedule.try_take(now), Err(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn rate_limiter_counts_the_tokens_free_now() {
+        let limiter = RateLimiter::new(1.0, 3).unwrap();
+        let mut schedule = limiter.schedule.try_lock().unwrap();
+        let now = Instant::now();
+        for free in (1..=3).rev() {
+            assert_eq!(schedule.available(now), free);
+            schedule.try_take(now).unwrap();
+        }
+        assert_eq!(schedule.available(now), 0);
+        assert_eq!(schedule.available(now + Duration::from_millis(999)), 0);
+        assert_eq!(schedule.available(now + Duration::from_secs(1)), 1);
+        assert_eq!(schedule.available(now + Duration::from_secs(60)), 3, "never more than the burst");
+        drop(schedule);
+        assert_eq!(limiter.available(), 0, "nothing free while the schedule is empty");
     }
 
     #[tokio::test]

@@ -24,13 +24,15 @@
 //! 6. **escalate** — [`escalation::escalate`]: an escalation step that fell due is sent, or
 //!    skipped because someone acknowledged the alert or it resolved, or waits with a downgraded
 //!    alert's held channels; what it does is stored before anything is sent.
-//! 7. **deliver** — [`deliver`]: every due channel is tried side by side, so a slow channel holds
-//!    up no other; a panicking channel counts as a failed attempt.
-//! 8. **record** — [`record`]: each channel's outcome goes into the queue — delivered, retry at a
+//! 7. **deliver** — [`deliver`]: every due channel with a free lane is tried side by side, so a
+//!    slow channel holds up no other; a panicking channel counts as a failed attempt.
+//! 8. **record** — [`record`]: each channel's outcome goes into the queue as soon as it is known
+//!    (and its lane is given back) — delivered, retry at a
 //!    time (the server's `Retry-After`, capped, else jittered backoff), or dead-lettered loudly
 //!    once permanent or past the give-up age. An outcome the queue cannot write is reported back
 //!    and kept by the dispatcher until it can be.
 
+use super::dispatch::Lane;
 use super::escalation;
 use super::reroute::{self, Routing};
 use super::rescoring;
@@ -40,6 +42,7 @@ use crate::alert::payload::Status;
 use crate::notify::retry::{self, Outcome};
 use crate::sidecar::queue::{DeliveryState, Item, QueueError};
 use chrono::{DateTime, Utc};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
 
@@ -80,17 +83,17 @@ pub struct Report {
     pub unroutable: bool,
 }
 
-/// One queued item's turn: route, score and decide, escalate, deliver, record.
-pub async fn turn(s: &Sidecar, item: Item) -> Report {
-    let id = item.id.clone();
+/// One queued item's turn: route, score and decide, escalate, deliver, record. The channels in
+/// `later` have no free lane ([`super::dispatch`]): they stay due for a later turn; each of
+/// `lanes` is given back as soon as its channel's attempt is recorded.
+pub async fn turn(s: &Sidecar, item: Item, later: &[String], lanes: Vec<Lane>) -> Report {
     let item = match route(s, item).await {
         Ok(item) => item,
         Err(report) => return report,
     };
     let item = score(s, item).await;
     let item = escalation::escalate(s, item).await;
-    let records = deliver(s, &item).await;
-    record(s, &id, records).await
+    deliver(s, &item, later, lanes).await
 }
 
 /// Stage 3: the item with every channel it names configured, or the report that it waits.
@@ -117,9 +120,21 @@ pub async fn score(s: &Sidecar, item: Item) -> Item {
 }
 
 /// Stage 6: every channel due now, tried side by side; one outcome each.
-pub async fn deliver(s: &Sidecar, item: &Item) -> Vec<Record> {
-    let channels = due_channels(item, Utc::now());
-    futures_util::future::join_all(channels.iter().map(|c| attempt(s, item, c))).await
+pub async fn deliver(s: &Sidecar, item: &Item, later: &[String], mut lanes: Vec<Lane>) -> Report {
+    let mut channels = due_channels(item, Utc::now());
+    channels.retain(|c| !later.contains(c));
+    let mut attempts: FuturesUnordered<_> =
+        channels.iter().map(|c| async move { (c.as_str(), attempt(s, item, c).await) }).collect();
+    let mut report = Report::default();
+    while let Some((channel, outcome)) = attempts.next().await {
+        let recorded = record(s, &item.id, vec![outcome]).await;
+        report.unrecorded.extend(recorded.unrecorded);
+        if let Some(at) = recorded.not_before {
+            report.not_before = Some(report.not_before.map_or(at, |t| t.min(at)));
+        }
+        lanes.retain(|l| l.channel() != channel);
+    }
+    report
 }
 
 /// Channels of an item that wait for delivery at `now`.

@@ -386,16 +386,15 @@ impl Queue {
         self.due_except(now, limit, |_| false).await
     }
 
-    /// Like [`Queue::due`], leaving out the items `skip` names (e.g. those already in flight), so
+    /// Like [`Queue::due`], leaving out the items `skip` picks (e.g. those already in flight), so
     /// they are neither cloned nor counted against `limit`.
-    pub async fn due_except(&self, now: DateTime<Utc>, limit: usize, skip: impl Fn(&str) -> bool) -> Vec<Item> {
+    pub async fn due_except(&self, now: DateTime<Utc>, limit: usize, skip: impl Fn(&Item) -> bool) -> Vec<Item> {
         let index = self.inner.index();
         let mut due: Vec<&Item> = index
             .order
             .values()
-            .filter(|id| !skip(id))
             .filter_map(|id| index.slots.get(id)?.item.as_ref())
-            .filter(|item| item.is_due(now))
+            .filter(|item| item.is_due(now) && !skip(item))
             .collect();
         // The most urgent first, then the oldest: `order` is by seq and the sort is stable.
         due.sort_by_key(|item| item.priority);

@@ -561,7 +561,7 @@ async fn the_most_urgent_due_item_goes_first_then_the_oldest() {
     }
     let order = |items: Vec<Item>| items.into_iter().map(|i| i.id).collect::<Vec<_>>();
     assert_eq!(order(q.due(Utc::now(), 3).await), ["c1", "w1", "w2"], "the critical alert first, then by age");
-    assert_eq!(order(q.due_except(Utc::now(), 10, |id| id == "c1").await), ["w1", "w2", "w3", "r1"]);
+    assert_eq!(order(q.due_except(Utc::now(), 10, |item| item.id == "c1").await), ["w1", "w2", "w3", "r1"]);
     drop(q);
     let (q, _) = open(tmp.path()).await;
     assert_eq!(q.lookup("c1").await.unwrap().priority, 0, "kept across a restart");
