@@ -179,31 +179,35 @@ fn rescoring(cfg: &RescoringSection, model: Option<Arc<dyn Model>>) -> Rescoring
             None
         }
     };
-    let rescorer = build_rescorer(cfg, model);
+    let built = build_rescorer(cfg, model);
+    let history = built.as_ref().ok().map(|(_, h)| h.clone());
+    let rescorer = built.map(|(r, _)| r);
     match &rescorer {
         Ok(r) => {
             tracing::info!(model = %r.model.version(), prometheus = ?cfg.prometheus_url.as_ref().map(HttpUrl::as_str), audit_log = %path.display(), "rescoring ready")
         }
         Err(why) => tracing::warn!(reason = %why, "alerts will go out unscored"),
     }
-    Rescoring { rescorer, audit, downgraded_channels: cfg.downgraded_channels.clone() }
+    Rescoring { rescorer, audit, downgraded_channels: cfg.downgraded_channels.clone(), history }
 }
 
-fn build_rescorer(cfg: &RescoringSection, model: Arc<dyn Model>) -> Result<Rescorer, String> {
+/// The chain, with the shared history source it reads Prometheus through.
+fn build_rescorer(cfg: &RescoringSection, model: Arc<dyn Model>) -> Result<(Rescorer, Arc<SharedHistory>), String> {
     let url = cfg.prometheus_url.as_ref().ok_or("no Prometheus to read history from (set rescoring.prometheus_url)")?;
     let prometheus = PrometheusSource::new(url.as_str(), cfg.request_timeout.get()).map_err(|e| e.to_string())?;
     let sharing = Sharing { concurrency: cfg.fetch_concurrency, within: cfg.share_within.get(), ..Sharing::default() };
     let history = Arc::new(SharedHistory::new(Arc::new(prometheus), sharing));
     let targets = Targets::new(&cfg.targets.clone().unwrap_or_default()).map_err(|e| e.to_string())?;
-    Ok(Rescorer {
-        history,
+    let rescorer = Rescorer {
+        history: history.clone(),
         targets,
         model,
         policy: cfg.policy.clone(),
         lookback: cfg.lookback.get(),
         step: cfg.step.get(),
         budget: cfg.budget.get(),
-    })
+    };
+    Ok((rescorer, history))
 }
 
 /// The model the sidecar scores with: the model file at `path`, or the shipped one. The error

@@ -82,7 +82,8 @@ pub struct Settings {
     pub backoff: Backoff,
     /// Retrying stops (dead letter) once a notification is this old.
     pub give_up_after: Duration,
-    /// Delivery attempts in flight at once.
+    /// Turns in flight at once per channel: a turn counts against each channel it delivers to
+    /// until its attempt there is over ([`dispatch`]).
     pub dispatch_concurrency: usize,
     /// The site the pages are read at (its time zone, its addresses).
     pub site: crate::alert::view::Site,
@@ -149,6 +150,9 @@ impl Sidecar {
         self.telemetry.queue_depth.set(self.queue.depth() as i64);
         let age = self.queue.oldest_pending_age(chrono::Utc::now()).unwrap_or_default();
         self.telemetry.oldest_pending_age.set(age.as_secs_f64());
+        if let Some(history) = &self.rescoring.history {
+            self.telemetry.history.sync(history.stats());
+        }
     }
 }
 

@@ -23,6 +23,7 @@ use crate::rescore::audit::AuditEntry;
 use crate::rescore::engine::{self, Rescorer};
 use crate::rescore::policy::{Decision, Recheck};
 use crate::rescore::score::Assessment;
+use crate::rescore::shared::SharedHistory;
 use crate::sidecar::queue::{DeliveryState, Item};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -37,12 +38,14 @@ pub struct Rescoring {
     pub audit: Option<Arc<AuditLog>>,
     /// Where a downgraded alert goes at once.
     pub downgraded_channels: Vec<String>,
+    /// The shared history source the chain reads, for its counts.
+    pub history: Option<Arc<SharedHistory>>,
 }
 
 impl Rescoring {
     /// No rescoring: every alert goes out unscored with `reason`.
     pub fn disabled(reason: &str) -> Self {
-        Self { rescorer: Err(reason.to_owned()), audit: None, downgraded_channels: Vec::new() }
+        Self { rescorer: Err(reason.to_owned()), audit: None, downgraded_channels: Vec::new(), history: None }
     }
 }
 

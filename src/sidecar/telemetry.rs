@@ -1,5 +1,6 @@
 //! The sidecar's own metrics (`/metrics`), with the `prometheus` crate and bounded labels.
 
+use crate::rescore::shared::SharingStats;
 use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 /// Every metric the sidecar publishes about itself.
@@ -46,6 +47,45 @@ pub struct Telemetry {
     pub rerouted: IntCounter,
     /// Alerts left out of notifications because their group was larger than `max_body_bytes`.
     pub alerts_left_out: IntCounter,
+    /// The rescoring's history windows and the queries they cost Prometheus.
+    pub history: HistoryCounts,
+}
+
+/// The counts of the rescoring's shared history source ([`crate::rescore::shared`]), brought
+/// up to date when the metrics are read.
+pub struct HistoryCounts {
+    /// Windows the rescoring asked for.
+    pub windows: IntCounter,
+    /// Windows served by a fetch made for another alert.
+    pub shared: IntCounter,
+    /// Range queries sent to Prometheus.
+    pub queries: IntCounter,
+    sync: std::sync::Mutex<()>,
+}
+
+impl HistoryCounts {
+    fn new() -> Self {
+        let c = |name: &str, help: &str| IntCounter::new(name, help).expect("counter");
+        Self {
+            windows: c("wardwatch_sidecar_history_windows_total", "History windows the rescoring asked for."),
+            shared: c(
+                "wardwatch_sidecar_history_windows_shared_total",
+                "History windows served by a fetch made for another alert of the same entity.",
+            ),
+            queries: c("wardwatch_sidecar_history_queries_total", "Range queries sent to Prometheus for history."),
+            sync: std::sync::Mutex::new(()),
+        }
+    }
+
+    /// Bring the counters up to `stats` (they only ever rise).
+    pub fn sync(&self, stats: SharingStats) {
+        let _one_at_a_time = self.sync.lock().unwrap_or_else(|p| p.into_inner());
+        for (counter, value) in
+            [(&self.windows, stats.requests), (&self.shared, stats.shared), (&self.queries, stats.queries)]
+        {
+            counter.inc_by(value.saturating_sub(counter.get()));
+        }
+    }
 }
 
 /// Every value of the panics' `stage` label.
@@ -195,8 +235,12 @@ impl Telemetry {
             "Alerts left out of a notification because their group was larger than max_body_bytes.",
         )
         .expect("counter");
+        let history = HistoryCounts::new();
         for c in [
             Box::new(received.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(history.windows.clone()),
+            Box::new(history.shared.clone()),
+            Box::new(history.queries.clone()),
             Box::new(panics.clone()),
             Box::new(unrecorded.clone()),
             Box::new(unroutable.clone()),
@@ -242,6 +286,7 @@ impl Telemetry {
             time_to_acknowledge,
             escalations,
             feedback,
+            history,
         }
     }
 }

@@ -172,7 +172,8 @@ async fn start_routed(
         site: Default::default(),
     };
     let audit = Some(Arc::new(AuditLog::open(&dir.join("decisions.jsonl")).unwrap()));
-    let rescoring = Rescoring { rescorer, audit, downgraded_channels: vec!["slack".into(), "file".into()] };
+    let downgraded_channels = vec!["slack".into(), "file".into()];
+    let rescoring = Rescoring { rescorer, audit, downgraded_channels, history: None };
     let sidecar = Sidecar::new(settings, queue, dyn_channels, route, rescoring);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
