@@ -88,6 +88,14 @@ impl Browser {
     /// Send a command (to the page's session, or the browser's when `session` is `None`) and
     /// return its result; a protocol error fails the test.
     async fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+        match self.try_call(session, method, params).await {
+            Ok(result) => result,
+            Err(error) => panic!("{method}: {error}"),
+        }
+    }
+
+    /// Like [`Browser::call`], returning a protocol error instead of failing.
+    async fn try_call(&mut self, session: Option<&str>, method: &str, params: Value) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let mut message = json!({"id": id, "method": method, "params": params});
@@ -105,8 +113,10 @@ impl Browser {
             };
             let reply: Value = serde_json::from_str(&text).expect("DevTools JSON");
             if reply["id"].as_u64() == Some(id) {
-                assert!(reply.get("error").is_none(), "{method}: {}", reply["error"]);
-                return reply["result"].clone();
+                return match reply.get("error") {
+                    Some(error) => Err(error.clone()),
+                    None => Ok(reply["result"].clone()),
+                };
             }
         }
     }
@@ -122,10 +132,16 @@ impl Browser {
         self.wait_for("document.readyState === 'complete' && location.href !== 'about:blank'").await;
     }
 
-    /// The value of a JavaScript expression on the page.
+    /// The value of a JavaScript expression on the page; `null` while the page is being replaced
+    /// (a form was just submitted), so [`Browser::wait_for`] asks again.
     pub async fn eval(&mut self, expression: &str) -> Value {
-        let r = self.page("Runtime.evaluate", json!({"expression": expression, "returnByValue": true})).await;
-        r["result"]["value"].clone()
+        let session = self.session.clone();
+        let params = json!({"expression": expression, "returnByValue": true});
+        match self.try_call(Some(&session), "Runtime.evaluate", params).await {
+            Ok(r) => r["result"]["value"].clone(),
+            Err(e) if navigating(&e) => Value::Null,
+            Err(e) => panic!("Runtime.evaluate: {e}"),
+        }
     }
 
     /// Wait (up to 20 s) until `condition` is true on the page.
@@ -181,4 +197,11 @@ impl Browser {
         println!("screenshot: {}", path.display());
         path
     }
+}
+
+/// Whether a DevTools error only says that the page went away under the command: it navigated,
+/// or its JavaScript context was replaced.
+fn navigating(error: &Value) -> bool {
+    let message = error["message"].as_str().unwrap_or_default();
+    ["navigated or closed", "context was destroyed", "Cannot find context"].iter().any(|m| message.contains(m))
 }
