@@ -149,6 +149,8 @@ struct Figures {
     queries_per_alert: f64,
     critical_ms: Option<f64>,
     duplicates: usize,
+    /// Range queries the sidecar counted itself (`wardwatch_sidecar_history_queries_total`).
+    sidecar_queries: f64,
 }
 
 fn figures(latencies_ms: &mut [f64], alerts: usize, unscored: usize, seconds: f64, queries: f64) -> Figures {
@@ -165,6 +167,7 @@ fn figures(latencies_ms: &mut [f64], alerts: usize, unscored: usize, seconds: f6
         queries_per_alert: queries / alerts.max(1) as f64,
         critical_ms: None,
         duplicates: 0,
+        sidecar_queries: 0.0,
     }
 }
 
@@ -175,6 +178,12 @@ async fn range_queries(client: &reqwest::Client, prometheus: &str) -> f64 {
         .filter(|l| l.starts_with("prometheus_http_requests_total{") && l.contains("handler=\"/api/v1/query_range\""))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// The value of a series of the sidecar's own metrics.
+async fn sidecar_metric(client: &reqwest::Client, sidecar: &str, series: &str) -> f64 {
+    let text = client.get(format!("{sidecar}/metrics")).send().await.unwrap().text().await.unwrap();
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok()).unwrap_or(f64::NAN)
 }
 
 /// Notifications delivered to the file channel: group key → (when it was first seen, unscored,
@@ -305,6 +314,7 @@ impl Bench {
         let mut f = figures(&mut latencies, order.len(), unscored, (last - started).as_secs_f64(), after - before);
         f.duplicates = seen.values().map(|(_, _, n)| n - 1).sum();
         f.critical_ms = critical.and_then(|c| latency(&format!("{{}}:{{storm=\"{}\"}}", c.key)));
+        f.sidecar_queries = sidecar_metric(&self.client, &sidecar.url, "wardwatch_sidecar_history_queries_total").await;
         f
     }
 
@@ -583,6 +593,10 @@ async fn run(full: bool, sizes: Sizes, prometheus_bin: &Path, promtool: &Path, a
     let critical_ms = mixed.critical_ms.unwrap_or(f64::NAN);
     println!("critical alert posted halfway through the storm: delivered {critical_ms:.1} ms after its webhook");
     println!("(queries: range queries Prometheus answered per alert, by its prometheus_http_requests_total)");
+    println!(
+        "the storm's sidecar counted {} range queries itself (wardwatch_sidecar_history_queries_total)",
+        storm.sidecar_queries
+    );
     let met = |ok: bool| if ok { "met" } else { "NOT met" };
     println!("targets ({} alerts, {} patients):", n, patients.len());
     println!(
@@ -622,5 +636,11 @@ async fn run(full: bool, sizes: Sizes, prometheus_bin: &Path, promtool: &Path, a
         storm.queries_per_alert < 1.0,
         "the storm's alerts share fetches: {:.2} queries per alert",
         storm.queries_per_alert
+    );
+    let prometheus_counted = storm.queries_per_alert * storm.alerts as f64;
+    assert!(
+        (storm.sidecar_queries - prometheus_counted).abs() < 0.5,
+        "the sidecar counts the queries Prometheus answered: {} against {prometheus_counted}",
+        storm.sidecar_queries
     );
 }
