@@ -302,6 +302,8 @@ impl Bench {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         watcher.join().unwrap();
         let after = range_queries(&self.client, &self.prometheus).await;
+        let sidecar_queries =
+            sidecar_metric(&self.client, &sidecar.url, "wardwatch_sidecar_history_queries_total").await;
         let seen = seen.lock().unwrap();
         let posted = posted.lock().unwrap();
         let latency = |key: &str| -> Option<f64> {
@@ -314,7 +316,7 @@ impl Bench {
         let mut f = figures(&mut latencies, order.len(), unscored, (last - started).as_secs_f64(), after - before);
         f.duplicates = seen.values().map(|(_, _, n)| n - 1).sum();
         f.critical_ms = critical.and_then(|c| latency(&format!("{{}}:{{storm=\"{}\"}}", c.key)));
-        f.sidecar_queries = sidecar_metric(&self.client, &sidecar.url, "wardwatch_sidecar_history_queries_total").await;
+        f.sidecar_queries = sidecar_queries;
         f
     }
 
