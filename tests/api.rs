@@ -154,6 +154,8 @@ async fn every_documented_route_answers_as_documented() {
     }
     let payload = common::rescoring::hypoxia_payload("firing", "p00003", "2026-11-22T01:00:00Z", "aa01");
     assert_eq!(api.call("post", "/webhook", Some(payload)).await.0, 200);
+    let (status, e) = api.call("post", "/-/reload", None).await;
+    assert_eq!(status, 503, "an embedded sidecar has no file to reload from: {e}");
 }
 
 #[tokio::test]

@@ -96,12 +96,29 @@ enum ModelCommand {
         #[arg(long, default_value_t = wardwatch::eval::training::DEFAULT_TRAINING_SEED)]
         seed: u64,
     },
-    /// Fit an isolation forest (100 trees, 256-row subsample) and write it as JSON.
+    /// Fit a rescoring model file on a site's history in Prometheus (`--prometheus`), or a bare
+    /// isolation forest (100 trees, 256-row subsample) on CSV rows (`--csv`), written as JSON.
     Fit {
-        /// Training rows.
+        /// Training rows (CSV, a header line of feature names).
+        #[arg(long, required_unless_present = "prometheus", conflicts_with = "prometheus")]
+        csv: Option<PathBuf>,
+        /// The Prometheus whose history the model file is fitted on, e.g. http://prometheus:9090.
         #[arg(long)]
-        csv: PathBuf,
-        /// Where to write the model.
+        prometheus: Option<String>,
+        /// How much history, ending at `--until` (with `--prometheus`).
+        #[arg(long, default_value = "7d")]
+        since: String,
+        /// The end of the history, RFC 3339 [default: a minute ago].
+        #[arg(long)]
+        until: Option<String>,
+        /// The sidecar configuration whose `rescoring` targets, lookback and step to fit for
+        /// [default: the embedded defaults].
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Rows per entity kind, at most.
+        #[arg(long, default_value_t = 4000)]
+        max_rows: usize,
+        /// Where to write the model: a file, or a directory for `model-<version hash>.json`.
         #[arg(long)]
         out: PathBuf,
         /// Random seed.
@@ -131,9 +148,31 @@ fn main() -> anyhow::Result<()> {
             std::io::Write::write_fmt(&mut out, format_args!("wrote {}\n", path.display()))?;
             Ok(())
         }
-        Some(Command::Model { command: ModelCommand::Fit { csv, out: model, seed } }) => {
-            wardwatch::tools::csv::fit_csv(&csv, &model, seed)
-        }
+        Some(Command::Model {
+            command: ModelCommand::Fit { csv, prometheus, since, until, config, max_rows, out: model, seed },
+        }) => match (csv, prometheus) {
+            (Some(csv), _) => wardwatch::tools::csv::fit_csv(&csv, &model, seed),
+            (None, Some(url)) => {
+                let options = fit_options(url, &since, until.as_deref(), config.as_deref(), max_rows, model, seed)?;
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                let mut progress = FitProgress::new();
+                let summary = runtime.block_on(wardwatch::tools::fit::fit_from_prometheus(&options, &mut progress))?;
+                progress.finish();
+                let s = &summary;
+                let line = format!(
+                    "wrote {} (version {}): rows {:?} of entities {:?}, {} moments skipped near alerts, {} range queries\n",
+                    s.path.display(),
+                    s.version,
+                    s.rows,
+                    s.entities,
+                    s.skipped_near_alerts,
+                    s.queries
+                );
+                std::io::Write::write_all(&mut out, line.as_bytes())?;
+                Ok(())
+            }
+            (None, None) => unreachable!("clap requires --csv or --prometheus"),
+        },
         Some(Command::Model { command: ModelCommand::Score { model, csv } }) => {
             wardwatch::tools::csv::score_csv(&model, &csv, &mut out)
         }
@@ -174,6 +213,83 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// The options of `model fit --prometheus`, each flag checked and named when it is wrong.
+fn fit_options(
+    prometheus: String,
+    since: &str,
+    until: Option<&str>,
+    config: Option<&std::path::Path>,
+    max_rows: usize,
+    out: PathBuf,
+    seed: u64,
+) -> anyhow::Result<wardwatch::tools::fit::FitOptions> {
+    let since: wardwatch::duration::Span = since.parse().map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+    let until = match until {
+        Some(t) => Some(
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map_err(|e| anyhow::anyhow!("--until {t:?}: {e} (RFC 3339, e.g. 2026-12-01T08:00:00Z)"))?
+                .with_timezone(&chrono::Utc),
+        ),
+        None => None,
+    };
+    let rescoring = match config {
+        Some(path) => {
+            let config = wardwatch::sidecar::config::SidecarConfig::from_file(path)?;
+            config.validate(&path.display().to_string())?.rescoring.clone()
+        }
+        None => Default::default(),
+    };
+    if max_rows == 0 {
+        anyhow::bail!("--max-rows must be at least 1");
+    }
+    Ok(wardwatch::tools::fit::FitOptions { prometheus, since: since.get(), until, out, seed, max_rows, rescoring })
+}
+
+/// `model fit`'s progress: a bar on a terminal, a line every tenth otherwise.
+struct FitProgress {
+    bar: Option<indicatif::ProgressBar>,
+    told: usize,
+}
+
+impl FitProgress {
+    fn new() -> Self {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            let style = indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} fetches, {eta} left")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style.progress_chars("=> "));
+            bar.set_message("reading history");
+            bar
+        });
+        Self { bar, told: 0 }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl wardwatch::tools::fit::Progress for FitProgress {
+    fn advance(&mut self, done: usize, total: usize) {
+        match &self.bar {
+            Some(bar) => {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            }
+            None => {
+                let tenth = (done * 10).checked_div(total).unwrap_or(10);
+                if tenth > self.told || done == 0 {
+                    self.told = tenth;
+                    eprintln!("reading history: {done} of {total} fetches");
+                }
+            }
+        }
+    }
+}
+
 #[tokio::main]
 async fn serve(overrides: Overrides) -> anyhow::Result<()> {
     wardwatch::logging::init(&overrides.log_level, overrides.log_format)?;
@@ -181,6 +297,8 @@ async fn serve(overrides: Overrides) -> anyhow::Result<()> {
     let validated = config.validate(&origin)?;
     let address = validated.listen_address;
     let sidecar = assemble(validated).await?;
+    let _ = sidecar.reloader.set(sidecar::reload::Reloader::new(overrides.clone(), config));
+    sidecar::reload_on_sighup(sidecar.clone()).context("cannot listen for SIGHUP")?;
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address} (in use? choose another with --web.listen-address)"))?;

@@ -27,6 +27,54 @@ pub trait Model: Send + Sync {
     fn version(&self) -> String;
     /// What `/model_info` shows: training data, features, thresholds.
     fn info(&self) -> serde_json::Value;
+    /// The model as it is now, for one that can be replaced while the sidecar runs
+    /// ([`ModelSlot`]), so that an alert is scored and labelled by one and the same model;
+    /// `None` for a model that never changes.
+    fn current(&self) -> Option<Arc<dyn Model>> {
+        None
+    }
+}
+
+/// A model that can be replaced while alerts are being scored (a reload): each use reads the
+/// model of the moment, and an alert scored while it is replaced is scored wholly by the old or
+/// wholly by the new one.
+pub struct ModelSlot {
+    model: std::sync::RwLock<Arc<dyn Model>>,
+}
+
+impl ModelSlot {
+    /// A slot holding `model`.
+    pub fn new(model: Arc<dyn Model>) -> Self {
+        Self { model: std::sync::RwLock::new(model) }
+    }
+
+    /// The model now.
+    pub fn get(&self) -> Arc<dyn Model> {
+        self.model.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Score with `model` from now on; the model it replaces.
+    pub fn replace(&self, model: Arc<dyn Model>) -> Arc<dyn Model> {
+        std::mem::replace(&mut *self.model.write().unwrap_or_else(|p| p.into_inner()), model)
+    }
+}
+
+impl Model for ModelSlot {
+    fn assess(&self, subject: &Subject, window: &Window) -> Result<Assessment, String> {
+        self.get().assess(subject, window)
+    }
+    fn assess_features(&self, subject: &Subject, features: &Features) -> Result<Assessment, String> {
+        self.get().assess_features(subject, features)
+    }
+    fn version(&self) -> String {
+        self.get().version()
+    }
+    fn info(&self) -> serde_json::Value {
+        self.get().info()
+    }
+    fn current(&self) -> Option<Arc<dyn Model>> {
+        Some(self.get())
+    }
 }
 
 impl Model for Scorer {
@@ -172,9 +220,9 @@ impl Rescorer {
     }
 
     async fn score(&self, alert: &Alert, firing_for: Duration) -> Result<Scored, (Failure, String)> {
-        let (subject, assessment, entity, window, trend) = self.assess(alert, alert.starts_at).await?;
+        let (subject, assessment, entity, window, trend, model_version) = self.assess(alert, alert.starts_at).await?;
         let verdict = self.policy.decide(&subject, &assessment, firing_for);
-        Ok(Scored { entity, window, assessment, verdict, model_version: self.model.version(), trend })
+        Ok(Scored { entity, window, assessment, verdict, model_version, trend })
     }
 
     /// Assess `alert` on its entity's history up to `end`.
@@ -182,7 +230,7 @@ impl Rescorer {
         &self,
         alert: &Alert,
         end: DateTime<Utc>,
-    ) -> Result<(Subject, Assessment, String, WindowSpan, Option<String>), (Failure, String)> {
+    ) -> Result<(Subject, Assessment, String, WindowSpan, Option<String>, String), (Failure, String)> {
         let alertname = alert.labels.get("alertname").map_or("", String::as_str);
         let Some(target) = self.targets.resolve(&alert.labels, &alert.generator_url) else {
             return Err((Failure::NoTarget, format!("no rescoring target matches alert {alertname}")));
@@ -206,8 +254,9 @@ impl Rescorer {
             return Err((Failure::History, format!("no history for {} before the alert started", target.key)));
         }
         let subject = subject(&alert.labels, target.entity, target.focus);
-        let assessment =
-            self.model.assess(&subject, &window).map_err(|e| (Failure::Model, format!("model failed: {e}")))?;
+        let current = self.model.current();
+        let model: &dyn Model = current.as_deref().unwrap_or(&*self.model);
+        let assessment = model.assess(&subject, &window).map_err(|e| (Failure::Model, format!("model failed: {e}")))?;
         let span = WindowSpan {
             start_ms: window.start_ms,
             end_ms: window.end_ms,
@@ -215,7 +264,7 @@ impl Rescorer {
             signals: window.signals.len(),
         };
         let trend = subject.focus.as_deref().and_then(|f| super::trend::describe(&window, f));
-        Ok((subject, assessment, target.key, span, trend))
+        Ok((subject, assessment, target.key, span, trend, model.version()))
     }
 
     /// Look again at downgraded alerts still firing at their re-escalation time `at`, each on its
@@ -225,7 +274,7 @@ impl Rescorer {
         let futures = alerts.iter().map(|a| async move {
             let firing_for = (at - a.starts_at).to_std().unwrap_or_default();
             match tokio::time::timeout(self.budget, self.assess(a, at)).await {
-                Ok(Ok((subject, assessment, _, _, _))) => {
+                Ok(Ok((subject, assessment, _, _, _, _))) => {
                     Ok((self.policy.recheck(&subject, &assessment, firing_for), assessment))
                 }
                 Ok(Err((_, why))) => Err(why),

@@ -330,8 +330,9 @@ impl Entries {
     }
 }
 
-/// The samples of `series` from `start_ms` to `end_ms`, both included.
-fn cut(series: &Series, start_ms: i64, end_ms: i64) -> Series {
+/// The samples of `series` from `start_ms` to `end_ms`, both included: a window's share of a
+/// longer fetch on the same grid.
+pub fn cut(series: &Series, start_ms: i64, end_ms: i64) -> Series {
     let from = series.times_ms.partition_point(|&t| t < start_ms);
     let to = series.times_ms.partition_point(|&t| t <= end_ms);
     Series { times_ms: series.times_ms[from..to].to_vec(), values: series.values[from..to].to_vec() }

@@ -187,6 +187,9 @@ pub async fn model_info(State(s): State<Arc<Sidecar>>) -> Result<Response, ApiEr
     let mut info = r.model.info();
     if let Value::Object(map) = &mut info {
         map.insert("version".into(), Value::String(r.model.version()));
+        let file =
+            s.rescoring.model_file.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|p| p.display().to_string());
+        map.insert("file".into(), Value::String(file.unwrap_or_else(|| "models/default.json (shipped)".into())));
         map.insert("policy".into(), serde_json::to_value(&r.policy).unwrap_or(Value::Null));
         map.insert(
             "window".into(),

@@ -18,7 +18,7 @@ use crate::notify::retry::Backoff;
 use crate::notify::slack::{SlackError, SlackSender};
 use crate::prometheus::{PrometheusHistory, PrometheusSource};
 use crate::rescore::config::RescoringSection;
-use crate::rescore::engine::{Model, Rescorer};
+use crate::rescore::engine::{Model, ModelSlot, Rescorer};
 use crate::rescore::model_file;
 use crate::rescore::shared::{SharedHistory, Sharing};
 use crate::rescore::targets::Targets;
@@ -179,7 +179,8 @@ fn rescoring(cfg: &RescoringSection, model: Option<Arc<dyn Model>>) -> Rescoring
             None
         }
     };
-    let built = build_rescorer(cfg, model);
+    let slot = Arc::new(ModelSlot::new(model));
+    let built = build_rescorer(cfg, slot.clone());
     let history = built.as_ref().ok().map(|(_, h)| h.clone());
     let rescorer = built.map(|(r, _)| r);
     match &rescorer {
@@ -188,7 +189,14 @@ fn rescoring(cfg: &RescoringSection, model: Option<Arc<dyn Model>>) -> Rescoring
         }
         Err(why) => tracing::warn!(reason = %why, "alerts will go out unscored"),
     }
-    Rescoring { rescorer, audit, downgraded_channels: cfg.downgraded_channels.clone(), history }
+    Rescoring {
+        rescorer,
+        audit,
+        downgraded_channels: cfg.downgraded_channels.clone(),
+        history,
+        model_file: std::sync::Mutex::new(cfg.model.clone()),
+        model_slot: Some(slot),
+    }
 }
 
 /// The chain, with the shared history source it reads Prometheus through.

@@ -18,7 +18,7 @@
 //! - [`acknowledge`]: `GET`/`POST /acknowledge/<token>`, "I'm on it" from a signed link.
 //!
 //! Routes: `POST /webhook`, `GET /-/healthy`, `GET /-/ready`, `GET /metrics`, `GET /health`,
-//! `GET /model_info`, `POST /predict`, `POST /batch_predict`, `GET /openapi.json`, `GET /runbooks`,
+//! `GET /model_info`, `POST /predict`, `POST /batch_predict`, `POST /-/reload`, `GET /openapi.json`, `GET /runbooks`,
 //! `GET /` (the console), `GET`/`POST /acknowledge/<token>`.
 
 pub mod acknowledge;
@@ -33,6 +33,7 @@ pub mod escalation;
 pub mod pipeline;
 pub mod queue;
 pub mod receiver;
+pub mod reload;
 pub mod reroute;
 pub mod rescoring;
 pub mod runbooks;
@@ -116,6 +117,8 @@ pub struct Sidecar {
     /// Groups whose resolved notification arrived, and when (in memory: after a restart,
     /// whether an alert still fires is asked of Prometheus).
     pub resolved: escalation::Resolved,
+    /// What `SIGHUP` and `POST /-/reload` reload from, once set (the binary sets it).
+    pub reloader: std::sync::OnceLock<reload::Reloader>,
 }
 
 impl Sidecar {
@@ -142,6 +145,7 @@ impl Sidecar {
             escalation: std::sync::OnceLock::new(),
             history: std::sync::OnceLock::new(),
             resolved: escalation::Resolved::default(),
+            reloader: std::sync::OnceLock::new(),
         })
     }
 
@@ -166,6 +170,7 @@ pub fn router(sidecar: Arc<Sidecar>) -> Router {
         .route(&format!("{}/{{id}}/chart.png", detail::PATH), get(detail::chart))
         .route(&format!("{}/{{id}}/feedback", detail::PATH), post(detail::feedback))
         .route("/model_info", get(api::model_info))
+        .route("/-/reload", post(reload_handler))
         .route("/predict", post(api::predict))
         .route("/batch_predict", post(api::batch_predict))
         .route_layer(middleware::from_fn_with_state(sidecar.clone(), require_api_auth));
@@ -239,6 +244,39 @@ async fn ready(State(s): State<Arc<Sidecar>>) -> Response {
         }
     }
     (StatusCode::OK, "wardwatch-sidecar is ready\n").into_response()
+}
+
+/// `POST /-/reload`: reload the configuration and the model ([`reload`]); 200 with what was
+/// done, 500 with why nothing was, 503 when the sidecar was not started by its binary.
+async fn reload_handler(State(s): State<Arc<Sidecar>>) -> Response {
+    if s.reloader.get().is_none() {
+        let body = serde_json::json!({"error": "this sidecar was not started from a configuration file"});
+        return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+    }
+    match reload::reload(&s) {
+        Ok(done) => (StatusCode::OK, axum::Json(done)).into_response(),
+        Err(why) => {
+            tracing::error!(reason = %why, "reload failed; the configuration and model in use are kept");
+            let body = serde_json::json!({"error": format!("reload failed, nothing changed: {why}")});
+            (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
+        }
+    }
+}
+
+/// Reload on every `SIGHUP` until the process ends ([`reload`]).
+pub fn reload_on_sighup(s: Arc<Sidecar>) -> std::io::Result<()> {
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match reload::reload(&s) {
+                Ok(done) => tracing::info!(?done, "reloaded on SIGHUP"),
+                Err(why) => {
+                    tracing::error!(reason = %why, "reload on SIGHUP failed; the configuration and model in use are kept")
+                }
+            }
+        }
+    });
+    Ok(())
 }
 
 /// `GET /metrics`: the sidecar's own metrics in text format 0.0.4.

@@ -20,7 +20,7 @@ use super::Sidecar;
 use crate::alert::notification::{Notification, Scoring};
 use crate::alert::payload::Status;
 use crate::rescore::audit::AuditEntry;
-use crate::rescore::engine::{self, Rescorer};
+use crate::rescore::engine::{self, ModelSlot, Rescorer};
 use crate::rescore::policy::{Decision, Recheck};
 use crate::rescore::score::Assessment;
 use crate::rescore::shared::SharedHistory;
@@ -40,12 +40,23 @@ pub struct Rescoring {
     pub downgraded_channels: Vec<String>,
     /// The shared history source the chain reads, for its counts.
     pub history: Option<Arc<SharedHistory>>,
+    /// The model file scored with (`None`: the shipped one).
+    pub model_file: std::sync::Mutex<Option<std::path::PathBuf>>,
+    /// The chain's model, replaced by a reload ([`super::reload`]).
+    pub model_slot: Option<Arc<ModelSlot>>,
 }
 
 impl Rescoring {
     /// No rescoring: every alert goes out unscored with `reason`.
     pub fn disabled(reason: &str) -> Self {
-        Self { rescorer: Err(reason.to_owned()), audit: None, downgraded_channels: Vec::new(), history: None }
+        Self {
+            rescorer: Err(reason.to_owned()),
+            audit: None,
+            downgraded_channels: Vec::new(),
+            history: None,
+            model_file: Default::default(),
+            model_slot: None,
+        }
     }
 }
 

@@ -27,6 +27,11 @@ impl Process {
         Process { name: name.to_string(), log, child }
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Its exit status, if it has exited.
     pub fn exited(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().unwrap_or_else(|e| panic!("{}: try_wait: {e}", self.name))

@@ -173,7 +173,7 @@ async fn start_routed(
     };
     let audit = Some(Arc::new(AuditLog::open(&dir.join("decisions.jsonl")).unwrap()));
     let downgraded_channels = vec!["slack".into(), "file".into()];
-    let rescoring = Rescoring { rescorer, audit, downgraded_channels, history: None };
+    let rescoring = Rescoring { rescorer, audit, downgraded_channels, ..Rescoring::disabled("") };
     let sidecar = Sidecar::new(settings, queue, dyn_channels, route, rescoring);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
