@@ -3,7 +3,8 @@
 //! `wardwatch-sidecar model fit --prometheus` fits on it (skipping the moments near the alert);
 //! the sidecar binary serves that file, names it, its version and its training range in
 //! `/model_info`, and scores a real alert with it. A second fit (another seed) is switched to by
-//! `SIGHUP` with no alert lost; a reload naming a broken file keeps the model in use.
+//! `SIGHUP` with no alert lost; a reload naming a broken file keeps the model in use; served as
+//! a shadow of the first, its verdicts go into the audit log and the metrics.
 
 mod common;
 
@@ -182,4 +183,36 @@ async fn a_model_fitted_on_prometheus_is_served_and_named_by_the_sidecar() {
     let said = error["error"].as_str().unwrap_or_default();
     assert!(said.contains("nothing changed") && said.contains("broken.json"), "{error}");
     assert_eq!(switched().await["version"], second_version.as_str(), "the model in use is kept");
+    drop(sidecar);
+
+    // The second model as a shadow of the first: it scores every alert, decides nothing.
+    let port = common::free_port();
+    let shadowed = format!(
+        "queue:\n  dir: {}\nchannels:\n  file:\n    path: {}\nrescoring:\n  prometheus_url: {}\n  model: {}\n  shadow_model: {}\n",
+        dir.path().join("queue-shadow").display(),
+        dir.path().join("notifications-shadow.jsonl").display(),
+        prom.url(),
+        path.display(),
+        second.display()
+    );
+    let sidecar = SidecarBinary::start("shadowed", dir.path(), port, &shadowed, &[]).await;
+    let body = common::rescoring::hypoxia_payload("firing", "p00003", &starts_at, "00000000000003f1");
+    assert_eq!(sidecar.post(body).await, Some(200));
+    let audit = dir.path().join("queue-shadow/audit/decisions.jsonl");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while json_lines(&audit).is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let line = json_lines(&audit).pop().expect("a decision");
+    assert_eq!(line["model_version"], version.as_str(), "the model in use decides: {line}");
+    assert_eq!(line["shadow"]["model_version"], second_version.as_str(), "the shadow's verdict is recorded: {line}");
+    assert!(line["shadow"]["decision"].is_string() && line["shadow"]["score"].is_number(), "{line}");
+    let (_, info) = sidecar.get("/model_info", None).await;
+    let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(info["shadow"]["version"], second_version.as_str(), "{info}");
+    assert_eq!(info["shadow"]["compared"], 1, "{info}");
+    let agreed = sidecar.metric("wardwatch_sidecar_shadow_decisions_total{outcome=\"agreed\"}").await.unwrap();
+    let differed = sidecar.metric("wardwatch_sidecar_shadow_decisions_total{outcome=\"differed\"}").await.unwrap();
+    assert_eq!(agreed + differed, 1.0);
+    assert_eq!(line["shadow"]["decision"] == line["decision"], agreed == 1.0, "{line}");
 }

@@ -121,6 +121,7 @@ fn chain(history: Arc<dyn HistorySource>, model: Arc<dyn wardwatch::rescore::eng
         lookback: Duration::from_secs(7200),
         step: Duration::from_secs(5),
         budget: Duration::from_secs(20),
+        shadow: None,
     }
 }
 

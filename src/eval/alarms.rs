@@ -153,6 +153,7 @@ pub async fn decide(records: &[Analysed], model: Arc<dyn Model>) -> anyhow::Resu
         lookback: Duration::from_secs(7200),
         step: Duration::from_secs(5),
         budget: Duration::from_secs(10),
+        shadow: None,
     };
     let mut out = Vec::with_capacity(records.len());
     for r in records {

@@ -39,6 +39,23 @@ pub struct AuditEntry {
     /// than a decision; `decision` is then the one in force.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalation_step: Option<u32>,
+    /// What a candidate model (`rescoring.shadow_model`) decided on the same window; it decides
+    /// nothing itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<Shadow>,
+}
+
+/// A candidate model's verdict on an alert's window, beside the decision the model in use made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shadow {
+    /// The candidate's version.
+    pub model_version: String,
+    /// What the policy would have decided on its assessment.
+    pub decision: Decision,
+    /// Its score in [0, 1].
+    pub score: f64,
+    /// Its artifact likelihood in [0, 1].
+    pub artifact: f64,
 }
 
 impl AuditEntry {
@@ -74,6 +91,7 @@ impl AuditEntry {
             entity: None,
             window: None,
             escalation_step: None,
+            shadow: None,
         }
     }
 }

@@ -46,6 +46,9 @@ pub struct RescoringSection {
     /// The model file to score with (default: the shipped one, fitted on the simulated
     /// hospital); a bad or incompatible file stops start-up naming it and the reason.
     pub model: Option<PathBuf>,
+    /// A candidate model file scoring every alert beside `model`, for comparison only: its
+    /// verdicts go into the audit log and the metrics, never into a decision.
+    pub shadow_model: Option<PathBuf>,
 }
 
 impl Default for RescoringSection {
@@ -64,6 +67,7 @@ impl Default for RescoringSection {
             policy: Policy::default(),
             targets: None,
             model: None,
+            shadow_model: None,
         }
     }
 }

@@ -5,7 +5,7 @@
 //! the model fails, the alert goes out unscored at its normal priority, saying why — never held
 //! back, never dropped.
 
-use super::audit::{AuditEntry, WindowSpan};
+use super::audit::{AuditEntry, Shadow, WindowSpan};
 use super::history::{HistoryRequest, HistorySource, Naming, SignalGroup};
 use super::policy::{Decision, Policy, Recheck, Verdict};
 use super::score::{Assessment, Features, Scorer, Subject};
@@ -161,6 +161,20 @@ pub struct Scored {
     pub model_version: String,
     /// The alert's reading and where it was heading ([`super::trend`]), when people read it so.
     pub trend: Option<String>,
+    /// The shadow model's verdict on the same window, when one is configured.
+    pub shadow: Option<Shadow>,
+}
+
+/// What one alert's window gave: the subject, the assessment and the model behind it, and the
+/// shadow model's assessment when there is one.
+struct Assessed {
+    subject: Subject,
+    assessment: Assessment,
+    entity: String,
+    span: WindowSpan,
+    trend: Option<String>,
+    model_version: String,
+    shadow: Option<(String, Assessment)>,
 }
 
 /// One alert's outcome.
@@ -194,6 +208,8 @@ pub struct Rescorer {
     pub step: Duration,
     /// Bound on rescoring one alert, the history fetch included.
     pub budget: Duration,
+    /// A candidate model scoring every alert beside `model`, for comparison only.
+    pub shadow: Option<Arc<dyn Model>>,
 }
 
 /// The subject of an alert.
@@ -220,17 +236,21 @@ impl Rescorer {
     }
 
     async fn score(&self, alert: &Alert, firing_for: Duration) -> Result<Scored, (Failure, String)> {
-        let (subject, assessment, entity, window, trend, model_version) = self.assess(alert, alert.starts_at).await?;
-        let verdict = self.policy.decide(&subject, &assessment, firing_for);
-        Ok(Scored { entity, window, assessment, verdict, model_version, trend })
+        let a = self.assess(alert, alert.starts_at).await?;
+        let verdict = self.policy.decide(&a.subject, &a.assessment, firing_for);
+        let shadow = a.shadow.map(|(model_version, s)| Shadow {
+            model_version,
+            decision: self.policy.decide(&a.subject, &s, firing_for).decision,
+            score: s.score,
+            artifact: s.artifact,
+        });
+        let (entity, window, assessment, model_version, trend) =
+            (a.entity, a.span, a.assessment, a.model_version, a.trend);
+        Ok(Scored { entity, window, assessment, verdict, model_version, trend, shadow })
     }
 
     /// Assess `alert` on its entity's history up to `end`.
-    async fn assess(
-        &self,
-        alert: &Alert,
-        end: DateTime<Utc>,
-    ) -> Result<(Subject, Assessment, String, WindowSpan, Option<String>, String), (Failure, String)> {
+    async fn assess(&self, alert: &Alert, end: DateTime<Utc>) -> Result<Assessed, (Failure, String)> {
         let alertname = alert.labels.get("alertname").map_or("", String::as_str);
         let Some(target) = self.targets.resolve(&alert.labels, &alert.generator_url) else {
             return Err((Failure::NoTarget, format!("no rescoring target matches alert {alertname}")));
@@ -264,7 +284,9 @@ impl Rescorer {
             signals: window.signals.len(),
         };
         let trend = subject.focus.as_deref().and_then(|f| super::trend::describe(&window, f));
-        Ok((subject, assessment, target.key, span, trend, model.version()))
+        // The shadow's failure is the shadow's: the decision stands without it.
+        let shadow = self.shadow.as_ref().and_then(|m| Some((m.version(), m.assess(&subject, &window).ok()?)));
+        Ok(Assessed { subject, assessment, entity: target.key, span, trend, model_version: model.version(), shadow })
     }
 
     /// Look again at downgraded alerts still firing at their re-escalation time `at`, each on its
@@ -274,9 +296,7 @@ impl Rescorer {
         let futures = alerts.iter().map(|a| async move {
             let firing_for = (at - a.starts_at).to_std().unwrap_or_default();
             match tokio::time::timeout(self.budget, self.assess(a, at)).await {
-                Ok(Ok((subject, assessment, _, _, _, _))) => {
-                    Ok((self.policy.recheck(&subject, &assessment, firing_for), assessment))
-                }
+                Ok(Ok(a)) => Ok((self.policy.recheck(&a.subject, &a.assessment, firing_for), a.assessment)),
                 Ok(Err((_, why))) => Err(why),
                 Err(_) => Err(format!("history not read within the {:?} budget", self.budget)),
             }
@@ -395,6 +415,7 @@ pub fn audit_entries(notification: &str, outcomes: &[AlertOutcome], now: DateTim
                     model_version: Some(s.model_version.clone()),
                     entity: Some(s.entity.clone()),
                     window: Some(s.window),
+                    shadow: s.shadow.clone(),
                     ..base
                 },
                 Err((failure, why)) => {
@@ -421,6 +442,7 @@ mod tests {
                 verdict: Verdict { decision, reasons: vec![Reason { text: format!("{name} reason"), weight: 0.0 }] },
                 model_version: "m".into(),
                 trend: None,
+                shadow: None,
             }),
             Err(f) => Err((f, format!("{} failed", f.as_str()))),
         };

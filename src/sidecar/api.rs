@@ -190,6 +190,19 @@ pub async fn model_info(State(s): State<Arc<Sidecar>>) -> Result<Response, ApiEr
         let file =
             s.rescoring.model_file.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|p| p.display().to_string());
         map.insert("file".into(), Value::String(file.unwrap_or_else(|| "models/default.json (shipped)".into())));
+        if let Some(shadow) = &r.shadow {
+            let (agreed, differed) = (
+                s.telemetry.shadow.with_label_values(&["agreed"]).get(),
+                s.telemetry.shadow.with_label_values(&["differed"]).get(),
+            );
+            let compared = agreed + differed;
+            map.insert(
+                "shadow".into(),
+                json!({"version": shadow.version(), "training": shadow.info()["training"], "compared": compared,
+                       "agreed": agreed, "differed": differed,
+                       "agreement": if compared > 0 { Some(agreed as f64 / compared as f64) } else { None }}),
+            );
+        }
         map.insert("policy".into(), serde_json::to_value(&r.policy).unwrap_or(Value::Null));
         map.insert(
             "window".into(),

@@ -59,6 +59,9 @@ pub enum AssembleError {
     /// The model file could not be read or does not fit this build.
     #[error("rescoring.model: {0}")]
     Model(String),
+    /// The shadow model file could not be read or does not fit this build.
+    #[error("rescoring.shadow_model: {0}")]
+    ShadowModel(String),
     /// The acknowledge key or the acknowledgements could not be read or made.
     #[error("acknowledge: {0}")]
     Acknowledge(std::io::Error),
@@ -134,7 +137,11 @@ pub async fn assemble(cfg: Validated) -> Result<Arc<Sidecar>, AssembleError> {
         true => Some(load_model(cfg.rescoring.model.as_deref()).map_err(|e| AssembleError::Model(format!("{e:#}")))?),
         false => None,
     };
-    let rescoring = rescoring(&cfg.rescoring, model);
+    let shadow = match (&cfg.rescoring.shadow_model, cfg.rescoring.enabled) {
+        (Some(path), true) => Some(load_model(Some(path)).map_err(|e| AssembleError::ShadowModel(format!("{e:#}")))?),
+        _ => None,
+    };
+    let rescoring = rescoring(&cfg.rescoring, model, shadow);
     let acknowledger = acknowledger(&cfg).map_err(AssembleError::Acknowledge)?;
     let sidecar = Sidecar::new(settings, queue, channels, route, rescoring);
     if let Some(a) = acknowledger {
@@ -166,7 +173,7 @@ fn acknowledger(cfg: &Validated) -> std::io::Result<Option<Acknowledger>> {
 /// Build the rescoring step with `model` (`None` when rescoring is disabled). Nothing here
 /// stops the sidecar: without Prometheus or the audit log, alerts still go out, unscored or
 /// unaudited, and the log says why.
-fn rescoring(cfg: &RescoringSection, model: Option<Arc<dyn Model>>) -> Rescoring {
+fn rescoring(cfg: &RescoringSection, model: Option<Arc<dyn Model>>, shadow: Option<Arc<dyn Model>>) -> Rescoring {
     let Some(model) = model else {
         return Rescoring::disabled("rescoring is disabled in the configuration");
     };
@@ -180,7 +187,7 @@ fn rescoring(cfg: &RescoringSection, model: Option<Arc<dyn Model>>) -> Rescoring
         }
     };
     let slot = Arc::new(ModelSlot::new(model));
-    let built = build_rescorer(cfg, slot.clone());
+    let built = build_rescorer(cfg, slot.clone(), shadow);
     let history = built.as_ref().ok().map(|(_, h)| h.clone());
     let rescorer = built.map(|(r, _)| r);
     match &rescorer {
@@ -200,7 +207,11 @@ fn rescoring(cfg: &RescoringSection, model: Option<Arc<dyn Model>>) -> Rescoring
 }
 
 /// The chain, with the shared history source it reads Prometheus through.
-fn build_rescorer(cfg: &RescoringSection, model: Arc<dyn Model>) -> Result<(Rescorer, Arc<SharedHistory>), String> {
+fn build_rescorer(
+    cfg: &RescoringSection,
+    model: Arc<dyn Model>,
+    shadow: Option<Arc<dyn Model>>,
+) -> Result<(Rescorer, Arc<SharedHistory>), String> {
     let url = cfg.prometheus_url.as_ref().ok_or("no Prometheus to read history from (set rescoring.prometheus_url)")?;
     let prometheus = PrometheusSource::new(url.as_str(), cfg.request_timeout.get()).map_err(|e| e.to_string())?;
     let sharing = Sharing { concurrency: cfg.fetch_concurrency, within: cfg.share_within.get(), ..Sharing::default() };
@@ -214,6 +225,7 @@ fn build_rescorer(cfg: &RescoringSection, model: Arc<dyn Model>) -> Result<(Resc
         lookback: cfg.lookback.get(),
         step: cfg.step.get(),
         budget: cfg.budget.get(),
+        shadow,
     };
     Ok((rescorer, history))
 }

@@ -74,6 +74,7 @@ mod tests {
             entity: Some("patient=p00003".into()),
             window: Some(WindowSpan { start_ms: 0, end_ms: 7_200_000, step_ms: 5_000, signals: 17 }),
             escalation_step: None,
+            shadow: None,
         }
     }
 

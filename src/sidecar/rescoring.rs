@@ -326,6 +326,10 @@ fn count(s: &Sidecar, outcomes: &[engine::AlertOutcome]) {
             Ok(scored) => {
                 t.decisions.with_label_values(&[scored.verdict.decision.as_str()]).inc();
                 t.alert_score.observe(scored.assessment.score);
+                if let Some(shadow) = &scored.shadow {
+                    let outcome = if shadow.decision == scored.verdict.decision { "agreed" } else { "differed" };
+                    t.shadow.with_label_values(&[outcome]).inc();
+                }
             }
             Err((failure, _)) => {
                 t.decisions.with_label_values(&["unscored"]).inc();

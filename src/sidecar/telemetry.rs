@@ -49,6 +49,8 @@ pub struct Telemetry {
     pub alerts_left_out: IntCounter,
     /// The rescoring's history windows and the queries they cost Prometheus.
     pub history: HistoryCounts,
+    /// Alerts the shadow model also scored, by whether it would have decided the same.
+    pub shadow: IntCounterVec,
 }
 
 /// The counts of the rescoring's shared history source ([`crate::rescore::shared`]), brought
@@ -236,11 +238,20 @@ impl Telemetry {
         )
         .expect("counter");
         let history = HistoryCounts::new();
+        let shadow = counter(
+            "wardwatch_sidecar_shadow_decisions_total",
+            "Alerts the shadow model (rescoring.shadow_model) also scored, by whether it would have decided the same (agreed, differed).",
+            &["outcome"],
+        );
+        for outcome in ["agreed", "differed"] {
+            shadow.with_label_values(&[outcome]);
+        }
         for c in [
             Box::new(received.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(history.windows.clone()),
             Box::new(history.shared.clone()),
             Box::new(history.queries.clone()),
+            Box::new(shadow.clone()),
             Box::new(panics.clone()),
             Box::new(unrecorded.clone()),
             Box::new(unroutable.clone()),
@@ -287,6 +298,7 @@ impl Telemetry {
             escalations,
             feedback,
             history,
+            shadow,
         }
     }
 }

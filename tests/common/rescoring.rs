@@ -87,6 +87,7 @@ pub fn rescorer(history: Arc<dyn HistorySource>, budget: Duration) -> Rescorer {
         lookback: Duration::from_secs(600),
         step: Duration::from_secs(5),
         budget,
+        shadow: None,
     }
 }
 
