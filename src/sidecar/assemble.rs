@@ -147,6 +147,7 @@ pub async fn assemble(cfg: Validated) -> Result<Arc<Sidecar>, AssembleError> {
     if let Some(a) = acknowledger {
         let _ = sidecar.acknowledge.set(a);
     }
+    super::detail::publish_judged_downgrades(&sidecar);
     if let Some(history) = history_client(cfg.rescoring.prometheus_url.as_ref().map(HttpUrl::as_str)) {
         let _ = sidecar.history.set(history);
     }

@@ -7,7 +7,11 @@
 //! calibrated with: one JSON line each in `<queue.dir>/feedback.jsonl` (the notification, its
 //! alerts, the decision wardwatch made, the answer, who, when), fsynced before the page says so,
 //! and counted in `wardwatch_sidecar_feedback_total{feedback}`. A later answer for the same
-//! notification is stored too (people correct themselves); the latest counts.
+//! notification is stored too (people correct themselves); the latest counts. How right the
+//! downgrades were is published from the file, at start-up and after each answer:
+//! `wardwatch_sidecar_feedback_downgrades{answer}` counts the downgraded notifications people
+//! judged, by their latest answer, so the precision of the downgrades is
+//! `wardwatch_sidecar_feedback_downgrades{answer="false_alarm"} / ignoring(answer) sum(wardwatch_sidecar_feedback_downgrades)`.
 
 use super::acknowledge::Ack;
 use super::Sidecar;
@@ -86,6 +90,32 @@ fn feedback_path(s: &Sidecar) -> PathBuf {
 fn answers(path: &std::path::Path, id: &str) -> Vec<Feedback> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     text.lines().filter_map(|l| serde_json::from_str::<Feedback>(l).ok()).filter(|f| f.id == id).collect()
+}
+
+/// Downgraded notifications people judged, by their latest answer: (false alarm, real).
+pub fn judged_downgrades(answers: &[Feedback]) -> (usize, usize) {
+    let mut latest: std::collections::HashMap<&str, &Feedback> = std::collections::HashMap::new();
+    for f in answers {
+        match latest.get(f.id.as_str()) {
+            Some(seen) if seen.at > f.at => {}
+            _ => {
+                latest.insert(&f.id, f);
+            }
+        }
+    }
+    let downgraded: Vec<&Feedback> = latest.values().copied().filter(|f| f.decision == "downgrade").collect();
+    let false_alarm = downgraded.iter().filter(|f| f.feedback == Answer::FalseAlarm).count();
+    (false_alarm, downgraded.len() - false_alarm)
+}
+
+/// Bring `wardwatch_sidecar_feedback_downgrades` up to the feedback file.
+pub fn publish_judged_downgrades(s: &Sidecar) {
+    let text = std::fs::read_to_string(feedback_path(s)).unwrap_or_default();
+    let all: Vec<Feedback> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let (false_alarm, real) = judged_downgrades(&all);
+    let g = &s.telemetry.judged_downgrades;
+    g.with_label_values(&["false_alarm"]).set(false_alarm as i64);
+    g.with_label_values(&["real"]).set(real as i64);
 }
 
 /// Append one answer and flush it to the disk; the file is opened for each, as the
@@ -182,6 +212,8 @@ pub async fn feedback(
     match stored {
         Ok(()) => {
             s.telemetry.feedback.with_label_values(&[answer.feedback.as_str()]).inc();
+            let published = s.clone();
+            let _ = tokio::task::spawn_blocking(move || publish_judged_downgrades(&published)).await;
             tracing::info!(id, feedback = answer.feedback.as_str(), by = %answer.by, decision = %answer.decision, "feedback stored");
             Redirect::to(&format!("{PATH}/{id}")).into_response() // 303 See Other
         }
@@ -322,4 +354,34 @@ fn render(
          </body></html>",
         html_escape(id)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(id: &str, decision: &str, feedback: Answer, minute: i64) -> Feedback {
+        Feedback {
+            id: id.into(),
+            feedback,
+            by: String::new(),
+            at: DateTime::from_timestamp(1_796_169_600 + minute * 60, 0).unwrap(),
+            decision: decision.into(),
+            alerts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_downgrades_people_judged_count_by_their_latest_answer() {
+        let answers = [
+            answer("a", "downgrade", Answer::Real, 1),
+            answer("a", "downgrade", Answer::FalseAlarm, 2), // corrected: the downgrade was right
+            answer("b", "downgrade", Answer::Real, 3),
+            answer("c", "downgrade", Answer::FalseAlarm, 5),
+            answer("c", "downgrade", Answer::Real, 4), // an older answer stored later
+            answer("d", "keep", Answer::FalseAlarm, 6),
+        ];
+        assert_eq!(judged_downgrades(&answers), (2, 1));
+        assert_eq!(judged_downgrades(&[]), (0, 0));
+    }
 }

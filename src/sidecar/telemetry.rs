@@ -51,6 +51,8 @@ pub struct Telemetry {
     pub history: HistoryCounts,
     /// Alerts the shadow model also scored, by whether it would have decided the same.
     pub shadow: IntCounterVec,
+    /// Downgraded notifications people judged in the console, by their latest answer.
+    pub judged_downgrades: prometheus::IntGaugeVec,
 }
 
 /// The counts of the rescoring's shared history source ([`crate::rescore::shared`]), brought
@@ -238,6 +240,17 @@ impl Telemetry {
         )
         .expect("counter");
         let history = HistoryCounts::new();
+        let judged_downgrades = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "wardwatch_sidecar_feedback_downgrades",
+                "Downgraded notifications people judged in the console, by their latest answer (false_alarm: the downgrade was right).",
+            ),
+            &["answer"],
+        )
+        .expect("gauge");
+        for answer in ["false_alarm", "real"] {
+            judged_downgrades.with_label_values(&[answer]);
+        }
         let shadow = counter(
             "wardwatch_sidecar_shadow_decisions_total",
             "Alerts the shadow model (rescoring.shadow_model) also scored, by whether it would have decided the same (agreed, differed).",
@@ -252,6 +265,7 @@ impl Telemetry {
             Box::new(history.shared.clone()),
             Box::new(history.queries.clone()),
             Box::new(shadow.clone()),
+            Box::new(judged_downgrades.clone()),
             Box::new(panics.clone()),
             Box::new(unrecorded.clone()),
             Box::new(unroutable.clone()),
@@ -299,6 +313,7 @@ impl Telemetry {
             feedback,
             history,
             shadow,
+            judged_downgrades,
         }
     }
 }
