@@ -9,6 +9,7 @@
 mod common;
 
 use common::binary::{json_lines, SidecarBinary};
+use common::rescoring::eventually;
 use std::process::Command;
 use std::time::Duration;
 
@@ -110,10 +111,7 @@ async fn a_model_fitted_on_prometheus_is_served_and_named_by_the_sidecar() {
     let body = common::rescoring::hypoxia_payload("firing", "p00003", &starts_at, "00000000000000f1");
     assert_eq!(sidecar.post(body).await, Some(200));
     let audit = dir.path().join("queue/audit/decisions.jsonl");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while json_lines(&audit).is_empty() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(Duration::from_secs(20), "a decision in the audit log", || !json_lines(&audit).is_empty()).await;
     let decisions = json_lines(&audit);
     assert_eq!(decisions.len(), 1, "{decisions:?}");
     assert_eq!(decisions[0]["model_version"], version.as_str(), "scored with the fitted model: {decisions:?}");
@@ -159,10 +157,7 @@ async fn a_model_fitted_on_prometheus_is_served_and_named_by_the_sidecar() {
     assert_eq!(sidecar.post(body).await, Some(200));
     posted += 1;
     let notifications = dir.path().join("notifications.jsonl");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while json_lines(&notifications).len() < posted && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(Duration::from_secs(20), "every alert delivered", || json_lines(&notifications).len() >= posted).await;
     assert_eq!(json_lines(&notifications).len(), posted, "every alert delivered across the reload");
     let decisions = json_lines(&audit);
     let last = decisions.last().unwrap();
@@ -199,10 +194,7 @@ async fn a_model_fitted_on_prometheus_is_served_and_named_by_the_sidecar() {
     let body = common::rescoring::hypoxia_payload("firing", "p00003", &starts_at, "00000000000003f1");
     assert_eq!(sidecar.post(body).await, Some(200));
     let audit = dir.path().join("queue-shadow/audit/decisions.jsonl");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while json_lines(&audit).is_empty() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(Duration::from_secs(20), "a decision in the audit log", || !json_lines(&audit).is_empty()).await;
     let line = json_lines(&audit).pop().expect("a decision");
     assert_eq!(line["model_version"], version.as_str(), "the model in use decides: {line}");
     assert_eq!(line["shadow"]["model_version"], second_version.as_str(), "the shadow's verdict is recorded: {line}");

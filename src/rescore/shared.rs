@@ -9,7 +9,7 @@
 //! a fetch only when they ask for the same entity, the same queries and the same step on the
 //! same grid (their start times equal modulo the step — the alerts of one rule group are, since
 //! Prometheus evaluates a group at a fixed phase of its interval). Each request's window is cut
-//! from the shared series and put together by [`assemble`], as a fetch of its own would be.
+//! from the shared series and put together by [`assemble`](super::history::assemble), as a fetch of its own would be.
 //!
 //! How requests come to share:
 //! - **in flight**: a request joins a fetch still waiting for its turn (one of `concurrency`
@@ -25,7 +25,7 @@
 //! fetch runs in a task of its own, so an alert that gives up waiting does not cancel it for the
 //! others. A request for an instant (`lookback` zero: "is it still firing?") is never shared.
 
-use super::history::{assemble, FetchError, FetchSeries, Fetched, HistoryRequest, HistorySource};
+use super::history::{FetchError, FetchSeries, Fetched, HistoryRequest, HistorySource};
 use super::window::Series;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -367,10 +367,6 @@ impl HistorySource for SharedHistory {
                 .map(|f| Fetched { group: f.group, signal: f.signal.clone(), series: cut(&f.series, start, end) })
                 .collect())
         })
-    }
-
-    fn fetch<'a>(&'a self, request: &'a HistoryRequest) -> super::history::Fetch<'a> {
-        Box::pin(async move { Ok(assemble(request, self.fetch_series(request).await?)) })
     }
 }
 

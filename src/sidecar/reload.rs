@@ -57,9 +57,7 @@ pub fn reload(s: &Sidecar) -> Result<Reloaded, String> {
     if !needs_restart.is_empty() {
         tracing::warn!(sections = ?needs_restart, "reloaded the model; these changes take a restart");
     }
-    let mut now_applied = applied.clone();
-    now_applied.rescoring.model = config.rescoring.model.clone();
-    *applied = now_applied;
+    applied.rescoring.model = config.rescoring.model;
     Ok(Reloaded { model_version: new, model_changed, needs_restart })
 }
 
